@@ -1,0 +1,163 @@
+"""The call record: one captured LLM call, in the shape of the OpenAI chat-completions API.
+
+Every stage reads and writes these. The schema is versioned (`schema_version`); a change that breaks readers bumps
+the major number. `llm2slm schema` writes the JSON schema to docs/call_record.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = "1.0"
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call", "error"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FunctionCall(_Strict):
+    name: str = Field(min_length=1)
+    arguments: str = Field(description="JSON-encoded arguments, exactly as the model produced them")
+
+
+class ToolCall(_Strict):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Strict):
+    role: Role
+    content: str | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class FunctionSpec(_Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Tool(_Strict):
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
+class Usage(_Strict):
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    total_tokens: int = Field(ge=0)
+
+
+class Source(_Strict):
+    """Pseudonymous origin of a call: never a raw user or session identifier."""
+
+    agent: str = Field(min_length=1, description="the agent (application) that made the call")
+    user: str | None = Field(default=None, description="pseudonymous user id")
+    session: str | None = Field(default=None, description="pseudonymous session id")
+
+
+class CallRecord(_Strict):
+    """One non-human LLM call made by an agent: request, response, cost and provenance."""
+
+    schema_version: str = SCHEMA_VERSION
+    id: str = Field(min_length=1, description="unique id of the call")
+    timestamp: datetime
+    model: str = Field(min_length=1, description="the LLM that answered")
+    messages: list[Message] = Field(min_length=1, description="the request's messages")
+    tools: list[Tool] | None = None
+    response: Message = Field(description="the assistant message the LLM returned")
+    finish_reason: FinishReason
+    usage: Usage
+    latency_ms: float = Field(ge=0)
+    source: Source
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_major(cls, value: str) -> str:
+        if value.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(f"unsupported schema_version {value!r}; this llm2slm reads {SCHEMA_VERSION}")
+        return value
+
+    @field_validator("response")
+    @classmethod
+    def _assistant_response(cls, value: Message) -> Message:
+        if value.role != "assistant":
+            raise ValueError(f"response.role must be 'assistant', got {value.role!r}")
+        return value
+
+    # ---- convenience views used by the stages ----
+    def system_prompt(self) -> str:
+        return "\n".join(m.content or "" for m in self.messages if m.role in ("system", "developer"))
+
+    def last_user_message(self) -> str:
+        for m in reversed(self.messages):
+            if m.role == "user":
+                return m.content or ""
+        return ""
+
+    def tool_names(self) -> list[str]:
+        return [t.function.name for t in self.tools or []]
+
+    def answer_text(self) -> str:
+        """The LLM's answer as one canonical string: the content, or the tool calls as a JSON list."""
+        return response_to_text(self.response)
+
+
+def response_to_text(message: Message) -> str:
+    if message.tool_calls:
+        calls = []
+        for call in message.tool_calls:
+            try:
+                args: Any = json.loads(call.function.arguments)
+            except json.JSONDecodeError:
+                args = call.function.arguments
+            calls.append({"name": call.function.name, "arguments": args})
+        return json.dumps(calls, sort_keys=True, ensure_ascii=False)
+    return (message.content or "").strip()
+
+
+def text_to_response(text: str, tool_call_prefix: str = "call") -> Message:
+    """Inverse of `response_to_text`: a JSON list of {name, arguments} becomes tool calls, anything else content."""
+    stripped = text.strip()
+    if stripped.startswith("[") and '"name"' in stripped:
+        try:
+            calls = json.loads(stripped)
+            if isinstance(calls, list) and calls and all(isinstance(c, dict) and "name" in c for c in calls):
+                return Message(
+                    role="assistant",
+                    content=None,
+                    tool_calls=[
+                        ToolCall(
+                            id=f"{tool_call_prefix}_{i}",
+                            function=FunctionCall(
+                                name=str(c["name"]), arguments=json.dumps(c.get("arguments", {}), sort_keys=True)
+                            ),
+                        )
+                        for i, c in enumerate(calls)
+                    ],
+                )
+        except json.JSONDecodeError:
+            pass
+    return Message(role="assistant", content=stripped)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = CallRecord.model_json_schema()
+    schema["$id"] = f"https://llm2slm.dev/schema/call-record/{SCHEMA_VERSION}"
+    schema["title"] = "CallRecord"
+    return schema
