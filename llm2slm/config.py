@@ -76,10 +76,7 @@ class Paths(_Section):
     project: Path
     home: Path
     data_dir: Path
-
-    @property
-    def store(self) -> Path:
-        return self.home / "store"
+    store: Path
 
     @property
     def prefect_home(self) -> Path:
@@ -128,6 +125,12 @@ class Config(_Section):
             raise ValueError("split.val_fraction + split.test_fraction must leave at least 20% for training")
         return self
 
+    def artifact_root(self) -> str | None:
+        """Where MLflow puts artifacts of experiments we create: under home for a local store, else the server's."""
+        if self.mlflow_tracking_uri.startswith(("sqlite:", "file:")) or "://" not in self.mlflow_tracking_uri:
+            return (self.paths.mlflow_dir / "artifacts").as_uri()
+        return None
+
     def catalogue_path(self) -> Path:
         path = Path(self.select.catalogue)
         if path.is_absolute():
@@ -157,6 +160,11 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _project_path(project: Path, value: str | None, default: Path) -> Path:
+    path = Path(value) if value else default
+    return path if path.is_absolute() else (project / path).resolve()
+
+
 def load_config(
     project_dir: Path | str | None = None,
     home: Path | str | None = None,
@@ -177,11 +185,11 @@ def load_config(
 
     home_path = Path(home or os.environ.get("LLM2SLM_HOME") or project / ".llm2slm")
     home_path = (project / home_path).resolve() if not home_path.is_absolute() else home_path
-    data_dir = Path(params.pop("data_dir", None) or home_path / "data")
-    data_dir = data_dir if data_dir.is_absolute() else (project / data_dir).resolve()
+    data_dir = _project_path(project, params.pop("data_dir", None), home_path / "data")
+    store = _project_path(project, params.pop("store_dir", None), home_path / "store")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home_path / 'mlflow' / 'mlflow.db'}"
     tree = {
-        "paths": {"project": project, "home": home_path, "data_dir": data_dir},
+        "paths": {"project": project, "home": home_path, "data_dir": data_dir, "store": store},
         "mlflow_tracking_uri": tracking,
         "ray_address": os.environ.get("RAY_ADDRESS") or None,
         **params,

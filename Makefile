@@ -1,0 +1,39 @@
+# The two commands that matter: `make demo` (the conversion end to end on the bundled sample) and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.llm2slm-installed
+
+.PHONY: env demo test test-fast ui schema sample bench clean
+
+# The environment is built once and reused; it is rebuilt when pyproject.toml changes.
+# torch goes first so that pip takes its CPU build rather than a multi-GB CUDA one.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip || true
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: env  ## ingest the bundled trace and run the whole conversion (SAMPLE=N for a subsample)
+	$(BIN)/llm2slm demo $(if $(SAMPLE),--sample $(SAMPLE))
+
+test: env  ## every test, the slow end-to-end ones included
+	$(BIN)/python -m pytest
+
+test-fast: env
+	$(BIN)/python -m pytest -m "not slow"
+
+ui: env  ## MLflow UI on 127.0.0.1:5000 and Prefect UI on 127.0.0.1:4200
+	$(BIN)/llm2slm ui
+
+schema: env
+	$(BIN)/llm2slm schema
+
+sample: env  ## rebuild data/sample from data/sources (deterministic)
+	$(BIN)/python scripts/build_sample.py
+
+clean:  ## remove everything runs wrote (stores, datasets, models); keeps the environment
+	rm -rf .llm2slm

@@ -1,0 +1,1 @@
+"""Curation (S2): scrubbing personal data out of call records, and the filters that drop unusable calls."""

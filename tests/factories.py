@@ -1,0 +1,38 @@
+"""Small, hand-written call records for unit tests (the bundled trace is used by the end-to-end tests)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from llm2slm.schema import CallRecord
+
+BASE = datetime(2026, 10, 1, tzinfo=timezone.utc)
+
+
+def make_record(i: int, user: str, answer: str = "ok", system: str = "You route requests.",
+                tools: list[dict] | None = None, tool_calls: list[dict] | None = None, **extra) -> CallRecord:
+    response: dict = {"role": "assistant", "content": answer}
+    if tool_calls:
+        response = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"c{j}", "type": "function",
+             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+            for j, c in enumerate(tool_calls)]}
+    data = {
+        "id": f"call-{i:06d}",
+        "timestamp": (BASE + timedelta(minutes=i)).isoformat(),
+        "model": "gpt-4o-2024-08-06",
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        "tools": tools,
+        "response": response,
+        "finish_reason": "tool_calls" if tool_calls else "stop",
+        "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+        "latency_ms": 321.0,
+        "source": {"agent": "test-agent", "user": "u-1", "session": "s-1"},
+    }
+    data.update(extra)
+    return CallRecord.model_validate(data)
+
+
+def record_line(record: CallRecord) -> str:
+    return record.model_dump_json(exclude_none=True) + "\n"
