@@ -7,6 +7,7 @@ copied into the cache) and finally pushes to the remote, so the lock names exact
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -47,15 +48,15 @@ def commit_stage(project: Path, stage: str) -> None:
     """Record a stage's current deps, params and outputs in dvc.lock and the cache, without re-running it."""
     from dvc.repo import Repo
 
-    with Repo(str(project)) as repo:
-        repo.commit(stage, force=True)
+    with contextlib.chdir(project), Repo(str(project)) as repo:
+        repo.commit(f"dvc.yaml:{stage}", force=True)
     log.info("dvc: committed stage %s", stage)
 
 
 def push(project: Path) -> None:
     from dvc.repo import Repo
 
-    with Repo(str(project)) as repo:
+    with contextlib.chdir(project), Repo(str(project)) as repo:
         repo.push()
 
 
@@ -80,5 +81,5 @@ def hash_of(project: Path, path: Path) -> str:
 def status(project: Path) -> dict:
     from dvc.repo import Repo
 
-    with Repo(str(project)) as repo:
+    with contextlib.chdir(project), Repo(str(project)) as repo:
         return repo.status()

@@ -1,0 +1,44 @@
+import shutil
+import subprocess
+
+import pytest
+
+from llm2slm.config import load_config
+from llm2slm.snapshot import write_snapshot
+from llm2slm.store import CallStore
+from llm2slm.versioning import commit_stage, ensure_repo, hash_of, out_hashes, push, status
+from tests.factories import make_record
+
+
+@pytest.fixture
+def project(tmp_path, repo_root):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "config", "user.email", "t@example.com"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "config", "user.name", "t"], check=True)
+    for name in ("params.yaml", "dvc.yaml", ".gitignore"):
+        shutil.copy(repo_root / name, tmp_path / name)
+    return tmp_path
+
+
+def test_a_committed_stage_is_clean_hashed_and_pushed(project):
+    cfg = load_config(project)
+    ensure_repo(project, cfg.paths.dvc_cache, cfg.paths.dvc_remote)
+    CallStore(cfg.paths.store).append([make_record(i, f"q{i}") for i in range(3)])
+    write_snapshot(list(CallStore(cfg.paths.store).iter_records()), cfg.paths.data_dir / "raw.parquet")
+    commit_stage(project, "export")
+    digest = hash_of(project, cfg.paths.data_dir / "raw.parquet")
+    assert len(digest) == 32
+    assert "export" not in status(project)
+    push(project)
+    assert any(cfg.paths.dvc_remote.rglob("*")), "the remote holds the pushed data"
+    assert cfg.paths.dvc_cache.is_relative_to(cfg.paths.home)
+    # a change to the store makes the stage stale again
+    CallStore(cfg.paths.store).append([make_record(9, "new")])
+    assert "export" in status(project)
+
+
+def test_outside_git_dvc_runs_without_scm(tmp_path, repo_root):
+    shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
+    cfg = load_config(tmp_path)
+    ensure_repo(tmp_path, cfg.paths.dvc_cache, cfg.paths.dvc_remote)
+    assert (tmp_path / ".dvc").is_dir() and out_hashes(tmp_path) == {}
