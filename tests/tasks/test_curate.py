@@ -54,3 +54,12 @@ def test_stage_writes_snapshot_and_audit_without_values(tmp_path):
     text = (tmp_path / "audit.json").read_text()
     assert "a.b@c.io" not in text
     assert "a.b@c.io" not in str([r.model_dump() for r in read_snapshot(tmp_path / "cur.parquet")])
+
+
+def test_international_phone_formats_are_found_and_numbers_that_are_not_phones_are_kept():
+    phones = ["+41 (0)62 585 51 90", "0688 843 79 56", "+447700677662", "9472 7916", "780 6326", "99 577450",
+              "0961-7596216", "(821)593-4387", "001-310-383-6781x521"]
+    for phone in phones:
+        assert CallScrubber().scrub(f"reach me at {phone} please", "u") == "reach me at <PHONE_1> please", phone
+    for text in ("the 2019-2020 season", "at 33.4484 N", "on 2026-10-01", "order 12345", "seat 9 people at 7:30"):
+        assert CallScrubber().scrub(text, "u") == text
