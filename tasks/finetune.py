@@ -29,13 +29,13 @@ class FinetuneResult(BaseModel):
 def finetune_task(task_id: str, candidate: str, task_dir: Path, out_dir: Path, catalogue: Path,
                   cfg: FinetuneConfig, storage_path: Path, ray_address: str | None = None) -> FinetuneResult:
     from llm2slm.training.catalogue import load_catalogue
-    from llm2slm.training.recipe import recipe_for
+    from llm2slm.training.recipe import recipe_for, task_stats_from_dir
     from llm2slm.training.train import fine_tune
 
     entry = next((c for c in load_catalogue(catalogue) if c.name == candidate), None)
     if entry is None:
         raise ValueError(f"candidate {candidate!r} is not in the catalogue {catalogue}")
-    recipe = recipe_for(entry, task_dir, seed=cfg.seed)
+    recipe = recipe_for(entry, task_stats_from_dir(task_dir), seed=cfg.seed)
     result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                        storage_path=storage_path, ray_address=ray_address, max_train_calls=cfg.max_train_calls)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}

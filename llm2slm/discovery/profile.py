@@ -1,0 +1,78 @@
+"""What a task's calls look like from the outside: the form of their answers and their token lengths."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Literal
+
+import numpy as np
+
+from llm2slm.schema import CallRecord
+
+OutputShape = Literal["closed_label", "json", "tool_call", "free_text"]
+PERCENTILES = (50, 90, 99)
+
+
+def is_json_object(text: str) -> bool:
+    text = text.strip()
+    if not text.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def is_closed_label_set(answers: list[str], max_labels: int = 400, coverage: float = 0.98,
+                        max_distinct_share: float = 0.5) -> bool:
+    """Few distinct answers: the `max_labels` most common cover `coverage` of the calls, and answers repeat
+    (at most `max_distinct_share` as many distinct answers as calls, so a handful of unique JSON answers is not
+    mistaken for a label set)."""
+    if not answers:
+        return False
+    counts = Counter(answers)
+    covered = sum(n for _, n in counts.most_common(max_labels))
+    return covered >= coverage * len(answers) and len(counts) <= max_distinct_share * len(answers)
+
+
+def output_shape(records: list[CallRecord], max_labels: int = 400, coverage: float = 0.98,
+                 max_distinct_share: float = 0.5) -> tuple[OutputShape, int]:
+    """(shape, number of distinct answers): tool calls if most answers call tools, else a closed label set,
+    else JSON if most answers are JSON objects, else free text."""
+    answers = [r.answer_text() for r in records]
+    distinct = len(set(answers))
+    if sum(bool(r.response.tool_calls) for r in records) * 2 > len(records):
+        return "tool_call", distinct
+    if is_closed_label_set(answers, max_labels, coverage, max_distinct_share):
+        return "closed_label", distinct
+    if sum(is_json_object(a) for a in answers) * 2 > len(answers):
+        return "json", distinct
+    return "free_text", distinct
+
+
+def estimated_tokens(chars: int) -> int:
+    return math.ceil(chars / 4)
+
+
+def request_chars(record: CallRecord) -> int:
+    """Characters of the request: every message's content plus the tools' JSON."""
+    chars = sum(len(m.content or "") for m in record.messages)
+    if record.tools:
+        chars += len(json.dumps([t.model_dump(exclude_none=True) for t in record.tools], ensure_ascii=False))
+    return chars
+
+
+def _percentiles(values: list[int]) -> dict[str, int]:
+    if not values:
+        return {f"p{q}": 0 for q in PERCENTILES}
+    return {f"p{q}": int(math.ceil(float(np.percentile(values, q)))) for q in PERCENTILES}
+
+
+def token_percentiles(records: list[CallRecord]) -> dict[str, dict[str, int]]:
+    """Estimated tokens (ceil(chars / 4)) of request and answer: p50, p90, p99."""
+    return {
+        "request": _percentiles([estimated_tokens(request_chars(r)) for r in records]),
+        "answer": _percentiles([estimated_tokens(len(r.answer_text())) for r in records]),
+    }

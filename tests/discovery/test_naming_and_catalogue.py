@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from llm2slm.discovery.catalogue import (Catalogue, Exemplar, TaskEntry, atomic_path, plot_tasks, read_assignments,
+                                         read_catalogue, write_assignments, write_catalogue)
+from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, shorten, task_name
+
+
+def test_ctfidf_prefers_words_that_are_frequent_here_and_rare_elsewhere():
+    docs = ["refund refund refund order order late", "flight flight paris order", "weather weather rain order"]
+    keywords = ctfidf_keywords(docs, 2)
+    assert keywords[0][0] == "refund" and keywords[1][0] == "flight" and keywords[2][0] == "weather"
+    assert all("order" not in k[:1] for k in keywords)
+    assert ctfidf_keywords(["the and of", "a an the"], 3) == [[], []]
+    assert ctfidf_keywords([], 3) == []
+
+
+def test_placeholders_and_numbers_are_not_keywords():
+    (words,) = ctfidf_keywords(["reach me at <PHONE_1> or <EMAIL_2>, order 12345 arrived broken"], 10)
+    assert not any(ch.isdigit() for w in words for ch in w)
+    assert "phone" not in words and "email" not in words
+    assert {"order", "arrived", "broken", "reach"} <= set(words)
+
+
+def test_names_and_exemplars():
+    assert task_name(["card", "pin", "blocked", "atm"], "task-00") == "card-pin-blocked"
+    assert task_name([], "task-03") == "task-03"
+    vectors = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [0.5, 0.0], [0.4, 0.1]])
+    assert exemplar_rows(vectors, np.array([0, 1, 3, 4])) == [3, 4, 0]  # centroid (0.475, 0.025)
+    assert exemplar_rows(vectors, np.array([], dtype=int)) == []
+    texts = ["a", "b", "c", "same", "same"]
+    assert exemplar_rows(vectors, np.array([0, 1, 3, 4]), 3, texts) == [3, 0, 1]
+    assert shorten("abc", 5) == "abc" and shorten("abcdefgh", 5) == "abcd…"
+
+
+def _catalogue() -> Catalogue:
+    entry = TaskEntry(task_id="task-00", name="a-b-c", keywords=["a", "b", "c"], size=2,
+                      exemplars=[Exemplar(id="x", text="t")], output_shape="json", n_distinct_answers=2,
+                      tokens={"request": {"p50": 1, "p90": 2, "p99": 3}, "answer": {"p50": 1, "p90": 1, "p99": 1}})
+    return Catalogue(tasks=[entry], n_calls=3, n_outliers=1, params={"seed": 13, "max_chars": 600})
+
+
+def test_the_catalogue_is_stable_sorted_json(tmp_path):
+    write_catalogue(_catalogue(), tmp_path / "c.json")
+    text = (tmp_path / "c.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert read_catalogue(tmp_path / "c.json") == _catalogue()
+
+
+def test_assignments_are_sorted_by_id(tmp_path):
+    write_assignments(["b", "a", "c"], ["task-00", "none", "task-00"], np.array([0.5, 0.0, 1.0]), tmp_path / "a.pq")
+    table = pq.read_table(tmp_path / "a.pq")
+    assert table.column("id").to_pylist() == ["a", "b", "c"]
+    assert table.column("probability").to_pylist() == [0.0, 0.5, 1.0]
+    assert read_assignments(tmp_path / "a.pq") == {"a": "none", "b": "task-00", "c": "task-00"}
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_the_scatter_is_a_png(tmp_path):
+    coords = np.random.default_rng(0).normal(size=(30, 2))
+    plot_tasks(coords, ["task-00"] * 20 + ["none"] * 10, tmp_path / "c.png", "title")
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"]

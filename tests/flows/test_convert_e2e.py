@@ -1,0 +1,118 @@
+"""End to end: the real `llm2slm demo` on a subsample of the bundled trace, in a temporary git + DVC project.
+
+Real Prefect flow run (embedded server), real MLflow store and registry, real DVC, real Ray workers, real PEFT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+CLI = str(Path(sys.executable).with_name("llm2slm"))
+SAMPLE = 400
+
+
+def _env(project: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PREFECT_HOME"] = str(project / ".llm2slm" / "prefect")
+    env.pop("RAY_TMPDIR", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, repo_root) -> Path:
+    folder = tmp_path_factory.mktemp("proj")
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    for key, value in (("user.email", "ci@example.com"), ("user.name", "ci")):
+        subprocess.run(["git", "-C", str(folder), "config", key, value], check=True)
+    shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
+    shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["evaluate"].update({"max_test_calls": 60, "latency_calls": 10})
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_run(project) -> subprocess.CompletedProcess:
+    result = subprocess.run([CLI, "demo", "--sample", str(SAMPLE), "--project", str(project)], cwd=project,
+                            env=_env(project), capture_output=True, text=True, timeout=600)
+    print(result.stdout[-4000:], result.stderr[-4000:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_demo_prints_the_table_and_discovery_score(demo_run):
+    out = demo_run.stdout
+    assert f"{SAMPLE} calls read, {SAMPLE} stored" in out
+    assert "adjusted Rand index" in out
+    for column in ("task", "calls", "model", "agreement", "latency/call", "version", "aliases"):
+        assert column in out
+    assert "make ui" in out
+
+
+def test_the_datasets_are_versioned_and_clean(project, demo_run):
+    data = project / ".llm2slm" / "data"
+    catalogue = json.loads((data / "catalogue.json").read_text())
+    assert catalogue["n_calls"] > SAMPLE * 0.9
+    assert len(catalogue["tasks"]) >= 3
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"export", "curate", "cluster", "split"}
+    status = subprocess.run([str(Path(sys.executable).with_name("dvc")), "status"], cwd=project,
+                            capture_output=True, text=True, env=_env(project))
+    assert "up to date" in status.stdout, status.stdout + status.stderr
+    assert any((project / ".llm2slm" / "dvc" / "remote").rglob("*"))
+
+
+def test_mlflow_holds_stage_runs_and_a_registered_model_that_predicts(project, demo_run):
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{project / '.llm2slm' / 'mlflow' / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    summary = json.loads((project / ".llm2slm" / "runs" / "last_summary.json").read_text())
+    trained = [o for o in summary["outcomes"] if o["version"]]
+    assert trained, summary
+    runs = mlflow.search_runs(experiment_names=["llm2slm-convert"], output_format="list")
+    stages = {(r.data.tags.get("llm2slm.stage"), r.data.tags.get("llm2slm.task_id")) for r in runs}
+    assert ("curate", None) in stages and ("cluster", None) in stages
+    for outcome in trained:
+        for stage in ("select", "finetune", "evaluate", "register"):
+            assert (stage, outcome["task_id"]) in stages
+        version = client.get_model_version(outcome["model_name"], outcome["version"])
+        assert len(version.tags["dvc.tasks_md5"]) >= 32
+        assert "alias.challenger" in version.tags
+    first = trained[0]
+    model = mlflow.pyfunc.load_model(f"models:/{first['model_name']}@challenger")
+    rows = [json.loads(line) for line in
+            (project / ".llm2slm" / "data" / "tasks" / first["task_id"] / "test.jsonl").read_text().splitlines()[:3]]
+    answers = model.predict([{"messages": r["messages"], "tools": r["tools"]} for r in rows])
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+
+
+def test_convert_on_an_empty_store_fails_clearly(tmp_path, repo_root):
+    shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
+    result = subprocess.run([CLI, "convert", "--project", str(tmp_path)], capture_output=True, text=True,
+                            env=_env(tmp_path), timeout=120)
+    assert result.returncode == 2
+    assert "call store" in result.stderr and "empty" in result.stderr
+
+
+def test_ingest_of_a_malformed_file_exits_non_zero_and_stores_nothing(tmp_path, repo_root):
+    shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\nnot json\n')
+    result = subprocess.run([CLI, "ingest", str(bad), "--project", str(tmp_path)], capture_output=True, text=True,
+                            env=_env(tmp_path), timeout=120)
+    assert result.returncode == 1
+    assert "line 1" in result.stderr and "line 2" in result.stderr
+    assert not (tmp_path / ".llm2slm" / "store" / "segments").exists()

@@ -1,0 +1,148 @@
+"""Stage S3 on a small synthetic trace of three call shapes: the real encoder, UMAP and HDBSCAN, few fits.
+
+The fitted results are shared through module-scoped fixtures: one multi-task run, its rerun (determinism), one
+single-task run, and one too-small run (no UMAP).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from llm2slm.config import ClusterConfig
+from llm2slm.snapshot import write_snapshot
+from tasks.cluster import DiscoveryResult, adjusted_rand, discover_tasks
+from tests.discovery.synthetic import trace
+
+COUNTS = {"triage": 150, "extract": 110, "tools": 80}
+SHAPES = {"triage": "closed_label", "extract": "json", "tools": "tool_call"}
+
+
+def _run(folder: Path, records, cfg: ClusterConfig | None = None) -> tuple[DiscoveryResult, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_snapshot(records, folder / "curated.parquet")
+    result = discover_tasks.fn(folder / "curated.parquet", folder / "catalogue.json", folder / "assignments.parquet",
+                               cfg or ClusterConfig())
+    return result, folder
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory):
+    records, key = trace(COUNTS, seed=1)
+    result, folder = _run(tmp_path_factory.mktemp("multi"), records)
+    return result, folder, key
+
+
+@pytest.fixture(scope="module")
+def rerun(tmp_path_factory):
+    records, _ = trace(COUNTS, seed=1)
+    return _run(tmp_path_factory.mktemp("rerun"), list(reversed(records)))
+
+
+def _catalogue(folder: Path) -> dict:
+    return json.loads((folder / "catalogue.json").read_text())
+
+
+def _assignments(folder: Path) -> dict[str, str]:
+    rows = pq.read_table(folder / "assignments.parquet").to_pylist()
+    return {row["id"]: row["task_id"] for row in rows}
+
+
+def test_the_tasks_recover_the_kinds(multi):
+    result, folder, key = multi
+    assert adjusted_rand(folder / "assignments.parquet", key) >= 0.8
+    assert result.n_tasks == 3
+    assert result.n_outliers <= 0.05 * result.n_calls
+    assert result.n_calls == sum(COUNTS.values())
+
+
+def test_each_task_has_the_output_shape_of_its_kind(multi):
+    _, folder, key = multi
+    assigned = _assignments(folder)
+    shapes = {t["task_id"]: t["output_shape"] for t in _catalogue(folder)["tasks"]}
+    for task_id, shape in shapes.items():
+        kind = Counter(key[i] for i, t in assigned.items() if t == task_id).most_common(1)[0][0]
+        assert shape == SHAPES[kind], (task_id, kind)
+
+
+def test_the_catalogue_names_ranks_and_describes_each_task(multi):
+    result, folder, _ = multi
+    catalogue = _catalogue(folder)
+    assert catalogue["n_calls"] == result.n_calls and catalogue["n_outliers"] == result.n_outliers
+    tasks = catalogue["tasks"]
+    assert [t["task_id"] for t in tasks] == [f"task-{i:02d}" for i in range(len(tasks))]
+    sizes = [t["size"] for t in tasks]
+    assert sizes == sorted(sizes, reverse=True) and sizes == list(result.task_sizes.values())
+    assigned = Counter(_assignments(folder).values())
+    for task in tasks:
+        assert assigned[task["task_id"]] == task["size"]
+        assert 1 <= len(task["keywords"]) <= ClusterConfig().keywords
+        assert task["name"] == "-".join(task["keywords"][:3])
+        assert len(task["exemplars"]) == 3 and all(e["id"] and e["text"] for e in task["exemplars"])
+        assert len({e["text"] for e in task["exemplars"]}) == 3
+        assert set(task["tokens"]) == {"request", "answer"}
+        assert task["tokens"]["request"]["p50"] <= task["tokens"]["request"]["p90"] <= task["tokens"]["request"]["p99"]
+    assert catalogue["params"]["min_cluster_size"] == 10 and catalogue["params"]["seed"] == 13
+    assert result.timings.embed_s > 0 and result.timings.umap_s > 0 and result.timings.hdbscan_s >= 0
+
+
+def test_the_outputs_are_complete_and_nothing_half_written_is_left(multi):
+    _, folder, _ = multi
+    table = pq.read_table(folder / "assignments.parquet")
+    assert table.column_names == ["id", "task_id", "probability"]
+    probabilities = table.column("probability").to_pylist()
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert (folder / "catalogue.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_the_same_seed_gives_the_same_bytes(multi, rerun):
+    _, first, _ = multi
+    _, second = rerun
+    assert (first / "catalogue.json").read_bytes() == (second / "catalogue.json").read_bytes()
+    assert pq.read_table(first / "assignments.parquet").equals(pq.read_table(second / "assignments.parquet"))
+
+
+def test_a_single_task_trace_gives_one_task(tmp_path):
+    records, _ = trace({"triage": 90}, seed=2)
+    result, folder = _run(tmp_path, records)
+    assert result.n_tasks == 1
+    assert result.task_sizes["task-00"] + result.n_outliers == 90
+    assert _catalogue(folder)["tasks"][0]["output_shape"] == "closed_label"
+
+
+def test_too_few_calls_give_one_task_without_clustering(tmp_path):
+    records, _ = trace({"triage": 8, "tools": 7}, seed=3)
+    result, folder = _run(tmp_path, records)
+    assert result.n_tasks == 1 and result.n_outliers == 0 and result.task_sizes == {"task-00": 15}
+    assert result.timings.umap_s == 0.0
+    assert _catalogue(folder)["params"]["too_few_to_cluster"] is True
+    assert (folder / "catalogue.png").is_file()
+
+
+def test_an_empty_snapshot_is_refused_clearly(tmp_path):
+    write_snapshot([], tmp_path / "curated.parquet")
+    with pytest.raises(ValueError, match="empty"):
+        discover_tasks.fn(tmp_path / "curated.parquet", tmp_path / "catalogue.json", tmp_path / "a.parquet",
+                          ClusterConfig())
+    assert not (tmp_path / "catalogue.json").exists() and not (tmp_path / "a.parquet").exists()
+
+
+def test_a_missing_snapshot_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+        discover_tasks.fn(tmp_path / "nope.parquet", tmp_path / "c.json", tmp_path / "a.parquet", ClusterConfig())
+
+
+def test_adjusted_rand_compares_only_the_calls_in_both(multi):
+    _, folder, key = multi
+    assigned = _assignments(folder)
+    some = dict(list(key.items())[:100]) | {"call-999999": "extra"}
+    assert adjusted_rand(folder / "assignments.parquet", some) == pytest.approx(
+        adjusted_rand(folder / "assignments.parquet", {k: key[k] for k in list(key)[:100]}))
+    with pytest.raises(ValueError, match="answer key"):
+        adjusted_rand(folder / "assignments.parquet", {"elsewhere": "x"})
+    assert len(assigned) == sum(COUNTS.values())
