@@ -57,6 +57,7 @@ class FinetuneConfig(_Section):
     num_workers: int = Field(2, ge=1)
     use_gpu: bool = False
     max_train_calls: int = Field(6000, ge=1)
+    epochs: int | None = Field(None, ge=1, description="overrides the recipe's epochs for every task")
     seed: int = 13
 
 

@@ -35,7 +35,8 @@ def finetune_task(task_id: str, candidate: str, task_dir: Path, out_dir: Path, c
     entry = next((c for c in load_catalogue(catalogue) if c.name == candidate), None)
     if entry is None:
         raise ValueError(f"candidate {candidate!r} is not in the catalogue {catalogue}")
-    recipe = recipe_for(entry, task_stats_from_dir(task_dir), seed=cfg.seed)
+    overrides = {"seed": cfg.seed, **({"epochs": cfg.epochs} if cfg.epochs else {})}
+    recipe = recipe_for(entry, task_stats_from_dir(task_dir), **overrides)
     result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                        storage_path=storage_path, ray_address=ray_address, max_train_calls=cfg.max_train_calls)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}

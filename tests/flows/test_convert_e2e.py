@@ -37,6 +37,7 @@ def project(tmp_path_factory, repo_root) -> Path:
     shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
     params["evaluate"].update({"max_test_calls": 60, "latency_calls": 10})
+    params["finetune"]["epochs"] = 4  # enough to exercise every stage; the demo trains longer
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return folder
 
