@@ -18,13 +18,13 @@ import numpy as np
 
 from llm2slm.config import ClusterConfig
 from llm2slm.discovery.catalogue import OUTLIER, Exemplar, TaskEntry, task_id_for
-from llm2slm.discovery.embed import BATCH_SIZE, embed_texts
+from llm2slm.discovery.embed import BATCH_SIZE, embed_calls
 from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, shorten, task_name
 from llm2slm.discovery.profile import output_shape, token_percentiles
 from llm2slm.discovery.reduce import (hdbscan_labels, min_cluster_size_for, reassign_outliers, too_few_to_cluster,
                                       umap_reduce)
 from llm2slm.discovery.structure import merge_by_structure, rescue_by_structure
-from llm2slm.discovery.text import SYSTEM_CHARS, call_text, user_text
+from llm2slm.discovery.text import SYSTEM_CHARS, content_text, shape_text, user_text
 from llm2slm.schema import CallRecord
 
 log = logging.getLogger("llm2slm.cluster")
@@ -144,8 +144,8 @@ def discover(records: list[CallRecord], cfg: ClusterConfig, options: Options | N
     timings = {"embed_s": 0.0, "umap_s": 0.0, "hdbscan_s": 0.0}
     if embeddings is None:
         start = time.perf_counter()
-        texts = [call_text(r, cfg.max_chars) for r in records]
-        embeddings = embed_texts(texts, cfg.embedding_model, BATCH_SIZE, progress=options.progress)
+        embeddings = embed_calls([shape_text(r) for r in records], [content_text(r, cfg.max_chars) for r in records],
+                                 cfg.embedding_model, BATCH_SIZE, progress=options.progress)
         timings["embed_s"] = time.perf_counter() - start
         log.info("embedded %d calls with %s in %.1f s", len(ids), cfg.embedding_model, timings["embed_s"])
     labels, probabilities, coords = cluster_labels(embeddings, records, cfg, options, timings)
@@ -163,8 +163,8 @@ def run_params(n: int, cfg: ClusterConfig, options: Options) -> dict[str, Any]:
         "min_cluster_size": size,
         "umap_neighbors_used": max(2, min(cfg.umap_neighbors, n - 1)),
         "too_few_to_cluster": too_few_to_cluster(n, size, cfg.umap_neighbors),
-        "embedded_text": f"system prompt[:{SYSTEM_CHARS}] + tool names + previous assistant turn + last user "
-                         f"message, at most max_chars",
+        "embedded_text": f"embedding(system prompt[:{SYSTEM_CHARS}] + tool names) + embedding(previous assistant "
+                         f"turn + last user message, at most max_chars), normalised",
         "closed_label_max": options.closed_label_max,
         "closed_label_coverage": options.closed_label_coverage,
         "outlier_reach_quantile": options.outlier_reach_quantile,

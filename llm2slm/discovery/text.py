@@ -1,8 +1,8 @@
-"""The text that stands for a call when it is embedded: its shape first, then its content.
+"""The two texts that stand for a call when it is embedded: its shape and its content.
 
 A sub-task is first a shape of call (the system prompt's template, the tools offered), and only then a region of
-content, so the embedded text leads with the start of the system prompt and the names of the tools, and ends with
-what the user asked (after the assistant's preceding turn when there is one, as in a slot-filling dialogue).
+content: the shape is the start of the system prompt and the names of the tools; the content is what the user
+asked (after the assistant's preceding turn when there is one, as in a slot-filling dialogue).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def user_text(record: CallRecord) -> str:
     return _squash(record.last_user_message())
 
 
-def call_text(record: CallRecord, max_chars: int = 600, system_chars: int = SYSTEM_CHARS) -> str:
-    """Structural-plus-content text of one call, at most `max_chars` characters."""
+def shape_text(record: CallRecord, system_chars: int = SYSTEM_CHARS) -> str:
+    """The structural half of a call: the start of its system prompt and the tools offered ('' if neither)."""
     parts = []
     system = _squash(record.system_prompt())[:system_chars]
     if system:
@@ -46,8 +46,11 @@ def call_text(record: CallRecord, max_chars: int = 600, system_chars: int = SYST
     tools = record.tool_names()
     if tools:
         parts.append("tools: " + ", ".join(tools))
+    return "\n".join(parts)
+
+
+def content_text(record: CallRecord, max_chars: int = 600) -> str:
+    """The content half of a call: the assistant's preceding turn (if any) and the user's message."""
     before = _squash(previous_assistant_turn(record))
-    if before:
-        parts.append(f"assistant: {before}")
-    parts.append(f"user: {user_text(record)}")
-    return "\n".join(parts)[:max_chars]
+    text = f"assistant: {before}\nuser: {user_text(record)}" if before else f"user: {user_text(record)}"
+    return text[:max_chars]

@@ -2,7 +2,7 @@ import json
 
 from llm2slm.discovery.profile import (is_closed_label_set, is_json_object, output_shape, request_chars,
                                        token_percentiles)
-from llm2slm.discovery.text import call_text, previous_assistant_turn, user_text
+from llm2slm.discovery.text import content_text, previous_assistant_turn, shape_text, user_text
 from llm2slm.schema import CallRecord
 from tests.discovery.synthetic import trace
 from tests.factories import make_record
@@ -16,23 +16,23 @@ def _dialogue() -> CallRecord:
     return CallRecord.model_validate(data)
 
 
-def test_the_text_leads_with_structure_then_content():
+def test_the_shape_holds_the_template_and_tools_and_the_content_the_users_words():
     records, _ = trace({"tools": 1}, seed=0)
-    text = call_text(records[0])
-    lines = text.splitlines()
+    lines = shape_text(records[0]).splitlines()
     assert lines[0].startswith("system: You are a helpful assistant")
     assert lines[1].startswith("tools: ") and records[0].tool_names()[0] in lines[1]
-    assert lines[-1] == f"user: {user_text(records[0])}"
+    assert content_text(records[0]) == f"user: {user_text(records[0])}"
 
 
-def test_the_text_has_the_preceding_assistant_turn_squashed_and_is_capped():
+def test_the_content_has_the_preceding_assistant_turn_squashed_and_both_halves_are_capped():
     record = _dialogue()
     assert previous_assistant_turn(record) == "How many of you?"
-    assert call_text(record) == ("system: You book tables. Fields: people, date\nassistant: How many of you?\n"
-                                 "user: for four people")
+    assert shape_text(record) == "system: You book tables. Fields: people, date"
+    assert content_text(record) == "assistant: How many of you?\nuser: for four people"
     long = make_record(2, "x" * 5000, system="s" * 5000)
-    assert len(call_text(long, max_chars=600)) == 600
-    assert call_text(long, max_chars=600).startswith("system: " + "s" * 300 + "\nuser: x")
+    assert shape_text(long) == "system: " + "s" * 300
+    assert len(content_text(long, max_chars=600)) == 600
+    assert shape_text(make_record(3, "hi", system="")) == ""
 
 
 def test_no_assistant_turn_when_it_is_not_just_before_the_last_user_message():

@@ -1,0 +1,111 @@
+"""Real fine-tuning: Ray Train workers, PEFT LoRA on MiniLM, a tiny generator, MLflow round trips."""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+
+import pytest
+
+from llm2slm.training.catalogue import default_catalogue_path, find_candidate, load_catalogue
+from llm2slm.training.recipe import Recipe, recipe_for, task_stats_from_dir
+
+pytestmark = pytest.mark.slow
+
+TOPICS = {
+    "card_arrival": ["where is my new card", "my card has not arrived yet", "when will the card be delivered"],
+    "exchange_rate": ["what is the exchange rate", "how much is one euro in dollars", "currency conversion rate"],
+    "lost_card": ["i lost my card", "my card was stolen", "someone took my wallet with the card"],
+}
+
+
+def _write_task(folder, rows_by_part):
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, rows in rows_by_part.items():
+        (folder / f"{part}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def _label_rows(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.choice(sorted(TOPICS))
+        text = rng.choice(TOPICS[label]) + rng.choice(["", " please", " today", "?", " thanks"])
+        rows.append({"id": f"c{seed}-{i}", "messages": [{"role": "system", "content": "Triage."},
+                                                        {"role": "user", "content": text}],
+                     "tools": None, "answer": label})
+    return rows
+
+
+def _json_rows(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        people = rng.randint(2, 9)
+        rows.append({"id": f"g{seed}-{i}", "messages": [{"role": "user", "content": f"a table for {people} people"}],
+                     "tools": None, "answer": json.dumps({"people": f"{people} people"})})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024**2,
+             _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"), log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_classifier_learns_with_two_workers_and_round_trips_through_mlflow(tmp_path, ray_session):
+    import mlflow
+
+    from llm2slm.specialist import Specialist
+    from llm2slm.training.mlflow_log import log_specialist
+    from llm2slm.training.train import fine_tune
+
+    task = _write_task(tmp_path / "task", {"train": _label_rows(90, 1), "val": _label_rows(15, 2),
+                                           "test": _label_rows(30, 3)})
+    candidate = find_candidate(load_catalogue(default_catalogue_path()), "minilm-classifier")
+    recipe = recipe_for(candidate, task_stats_from_dir(task), epochs=6)
+    assert recipe.method == "lora" and sorted(recipe.labels) == sorted(TOPICS)
+    result = fine_tune(recipe, task, tmp_path / "model", num_workers=2, use_gpu=False,
+                       storage_path=tmp_path / "runs")
+    assert result.n_train == 90 and len(result.history) == 6
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    test = [json.loads(line) for line in (task / "test.jsonl").read_text().splitlines()]
+    predicted = Specialist.load(result.model_dir).predict_rows(test)
+    accuracy = sum(p == r["answer"] for p, r in zip(predicted, test, strict=True)) / len(test)
+    assert accuracy > 0.6  # chance is 1/3
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("t", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        uri = log_specialist(result.model_dir)
+    loaded = mlflow.pyfunc.load_model(uri)
+    assert loaded.predict([{"messages": r["messages"], "tools": None} for r in test[:5]]) == predicted[:5]
+
+
+def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
+    from llm2slm.specialist import Specialist
+    from llm2slm.training.train import fine_tune
+
+    task = _write_task(tmp_path / "task", {"train": _json_rows(40, 1), "val": _json_rows(8, 2)})
+    candidate = find_candidate(load_catalogue(default_catalogue_path()), "tiny-generator")
+    recipe = recipe_for(candidate, task_stats_from_dir(task), epochs=2)
+    assert recipe.method == "full" and recipe.kind == "generator"
+    result = fine_tune(recipe, task, tmp_path / "model", num_workers=1, use_gpu=False,
+                       storage_path=tmp_path / "runs")
+    meta = json.loads((result.model_dir / "specialist.json").read_text())
+    assert meta["kind"] == "generator" and (result.model_dir / "tokenizer.json").is_file()
+    answers = Specialist.load(result.model_dir).predict_rows(_json_rows(3, 9))
+    assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+
+
+def test_recipe_errors_name_the_field():
+    with pytest.raises(ValueError, match="labels"):
+        Recipe(kind="classifier", base_model="all-MiniLM-L6-v2", labels=["only-one"])
+    with pytest.raises(ValueError, match="method"):
+        Recipe(kind="generator", base_model="tiny:llama", method="lora")
