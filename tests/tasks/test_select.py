@@ -38,3 +38,13 @@ def test_a_too_small_task_stays_on_the_llm_with_its_reason(tmp_path):
 def test_answer_profile_thresholds():
     assert answer_profile(["a"] * 50 + ["b"] * 50, max_labels=10, coverage=0.98) == (True, 2)
     assert answer_profile([str(i) for i in range(100)], max_labels=10, coverage=0.98) == (False, 100)
+
+
+def test_tool_calls_stay_on_the_llm_offline_when_no_candidate_can_learn_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    answers = [json.dumps([{"name": "f", "arguments": {"x": i}}]) for i in range(120)]
+    choice = select_model.fn("t", _task(tmp_path / "t", answers), "tool_call", SelectConfig(), default_catalogue_path())
+    assert choice.decision == "llm" and "no generator candidate for shape tool_call" in choice.reasons[-1]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    online = select_model.fn("t", tmp_path / "t", "tool_call", SelectConfig(), default_catalogue_path())
+    assert online.decision == "specialist" and online.candidate == "qwen2.5-0.5b-instruct"
