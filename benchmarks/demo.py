@@ -82,7 +82,8 @@ def main() -> None:
             shutil.rmtree(project, ignore_errors=True)
     print(output)
     ari = re.search(r"adjusted Rand index ([0-9.]+)", output)
-    table = output[output.find("task "):output.find("\n\n", output.find("task "))]
+    found = re.search(r"^calls: .*?(?=\n\ndatasets)", output, re.S | re.M)
+    table = found.group(0) if found else ""
     machine = f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, no GPU"
     body = (f"`llm2slm demo{' --sample ' + str(args.sample) if args.sample else ''}` in a fresh project folder, "
             f"on {machine}.\n\n| measure | value |\n|---|---|\n| wall time | {wall / 60:.1f} min ({wall:.0f} s) |\n"

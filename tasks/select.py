@@ -74,7 +74,8 @@ def select_model(task_id: str, task_dir: Path, discovered_shape: str, cfg: Selec
     offline = os.environ.get("HF_HUB_OFFLINE", "0") == "1"
     chosen = choose_candidate(load_catalogue(catalogue), kind, shape, offline)
     if chosen is None:
-        reasons.append(f"no {kind} candidate for shape {shape} in {catalogue} (offline={offline})")
+        reasons.append(f"no {kind} candidate for shape {shape} in the catalogue {catalogue.name} "
+                       f"(offline={offline})")
         return Selection(decision="llm", reasons=reasons, **base)
     reasons.append(f"first {kind} candidate usable here{' offline' if offline else ''}: {chosen.name}")
     log.info("task %s: %s", task_id, "; ".join(reasons))
