@@ -3,7 +3,8 @@ import pytest
 from llm2slm.config import ConfigError, load_config
 
 
-def test_defaults_put_everything_under_the_project_home(tmp_path):
+def test_defaults_put_everything_under_the_project_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri in other tests sets it
     (tmp_path / "params.yaml").write_text("curate:\n  dedup: none\n")
     cfg = load_config(tmp_path)
     assert cfg.paths.home == tmp_path / ".llm2slm"
