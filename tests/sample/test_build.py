@@ -139,4 +139,4 @@ def test_bundled_paths() -> None:
 def test_build_reads_only_bundled_sources() -> None:
     package = Path(__file__).resolve().parents[2] / "llm2slm" / "sample"
     for module in package.glob("*.py"):
-        assert "/work/shared" not in module.read_text(encoding="utf-8"), module.name
+        assert "shared/datasets" not in module.read_text(encoding="utf-8"), module.name
