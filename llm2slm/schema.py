@@ -7,6 +7,7 @@ the major number. `llm2slm schema` writes the JSON schema to docs/call_record.sc
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -161,3 +162,19 @@ def json_schema() -> dict[str, Any]:
     schema["$id"] = f"https://llm2slm.dev/schema/call-record/{SCHEMA_VERSION}"
     schema["title"] = "CallRecord"
     return schema
+
+
+CHARS_PER_TOKEN = 4  # rough size of a token in English text, characters
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens in `chars` characters of text, estimated without a tokenizer."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+def request_chars(messages: list[Message], tools: list[Tool] | None) -> int:
+    """Characters of a request: every message's content plus the tools' JSON."""
+    chars = sum(len(m.content or "") for m in messages)
+    if tools:
+        chars += len(json.dumps([t.model_dump(exclude_none=True) for t in tools], ensure_ascii=False))
+    return chars

@@ -9,7 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from llm2slm.schema import CallRecord
+from llm2slm.schema import CallRecord, estimate_tokens
+from llm2slm.schema import request_chars as request_text_chars
 
 OutputShape = Literal["closed_label", "json", "tool_call", "free_text"]
 PERCENTILES = (50, 90, 99)
@@ -52,16 +53,12 @@ def output_shape(records: list[CallRecord], max_labels: int = 400, coverage: flo
     return "free_text", distinct
 
 
-def estimated_tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
+estimated_tokens = estimate_tokens
 
 
 def request_chars(record: CallRecord) -> int:
     """Characters of the request: every message's content plus the tools' JSON."""
-    chars = sum(len(m.content or "") for m in record.messages)
-    if record.tools:
-        chars += len(json.dumps([t.model_dump(exclude_none=True) for t in record.tools], ensure_ascii=False))
-    return chars
+    return request_text_chars(record.messages, record.tools)
 
 
 def _percentiles(values: list[int]) -> dict[str, int]:

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 
 from llm2slm.sample.common import Example
-from llm2slm.schema import Usage, response_to_text
+from llm2slm.schema import Usage, estimate_tokens, request_chars, response_to_text
 
 TIMEOUT = "upstream timeout"
 RATE_LIMITED = "rate limited"
 MINI_SPEEDUP = 0.75  # the small model answers faster
 
 
-def tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
+tokens = estimate_tokens
 
 
 def prompt_chars(example: Example) -> int:
-    chars = sum(len(m.content or "") for m in example.messages)
-    if example.tools:
-        chars += len(json.dumps([t.model_dump(exclude_none=True) for t in example.tools], ensure_ascii=False))
-    return chars
+    return request_chars(example.messages, example.tools)
 
 
 def completion_tokens(example: Example) -> int:
