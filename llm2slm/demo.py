@@ -9,7 +9,7 @@ from pathlib import Path
 
 from llm2slm.config import Config
 from llm2slm.sample import bundled_trace_path
-from llm2slm.store import CallStore
+from llm2slm.store import open_store
 
 
 def subsample_lines(trace: Path, n: int | None, seed: int = 0) -> list[str]:
@@ -26,6 +26,7 @@ def ingest_sample(cfg: Config, n: int | None, trace: Path | None = None) -> str:
     with tempfile.TemporaryDirectory(dir=cfg.paths.home) as tmp:
         path = Path(tmp) / "sample.jsonl"
         path.write_text("".join(lines), encoding="utf-8")
-        report = CallStore(cfg.paths.store).ingest(path)
+        with open_store(cfg) as store:
+            report = store.ingest(path)
     return (f"bundled trace: {report.read} calls read, {report.stored} stored, {report.already_stored} already "
             f"in the store ({cfg.paths.store})")

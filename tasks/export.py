@@ -1,36 +1,25 @@
-"""Stage: export the call store's records of a time window as the raw snapshot (Parquet)."""
+"""Stage: export the call store's records of a time window as the raw snapshot (Parquet).
+
+The store is read as the pipeline's curator (`pipeline_principal`: $LLM2SLM_API_KEY, or the local pipeline key
+created under the run's home); the keys are resolved inside the task, so no secret is ever a task parameter.
+"""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from pathlib import Path
 
 from prefect import task
-from pydantic import BaseModel
 
-from llm2slm.snapshot import write_snapshot
-from llm2slm.store import CallStore
+from llm2slm.capture.export import SnapshotInfo, export_records
+from llm2slm.config import Config
+from llm2slm.store import open_store, pipeline_principal
 
-log = logging.getLogger("llm2slm.export")
-
-
-class SnapshotInfo(BaseModel):
-    path: Path
-    n_calls: int
-    first: datetime | None
-    last: datetime | None
+__all__ = ["SnapshotInfo", "export_records", "export_snapshot"]
 
 
 @task(name="export")
-def export_snapshot(store_dir: Path, out: Path, since: datetime | None = None,
+def export_snapshot(cfg: Config, out: Path, since: datetime | None = None,
                     until: datetime | None = None) -> SnapshotInfo:
-    """Write the store's records with since <= timestamp < until to `out`."""
-    records = list(CallStore(store_dir).iter_records(since=since, until=until))
-    if not records:
-        raise ValueError(f"the call store at {store_dir} holds no calls in the window "
-                         f"[{since or 'start'}, {until or 'end'}): ingest a trace first")
-    write_snapshot(records, out)
-    stamps = [r.timestamp for r in records]
-    log.info("exported %d calls to %s", len(records), out)
-    return SnapshotInfo(path=out, n_calls=len(records), first=min(stamps), last=max(stamps))
+    """The pipeline's export: the configured store, read with the pipeline's curator identity."""
+    return export_records(open_store(cfg), pipeline_principal(cfg), out, since, until)
