@@ -1,1 +1,5 @@
-"""Curation (S2): scrubbing personal data out of call records, and the filters that drop unusable calls."""
+"""Curation (S2): filters that drop unusable calls, scrubbing of personal data and secrets, de-duplication.
+
+See docs/curation.md. Importing a submodule that needs Presidio (`scrub`, `recognizers`) costs several seconds;
+the others are light.
+"""

@@ -1,27 +1,92 @@
-"""Filters that drop calls a specialist should not learn from, and exact de-duplication."""
+"""Filters that drop calls a specialist should not learn from, each with a named reason.
+
+Reasons, tried in this order (the first that applies is counted):
+- `error`: the call failed (`status` error or `finish_reason` error).
+- `empty_response`: the answer has neither text nor tool calls.
+- `truncated`: the answer was cut at the token limit (`finish_reason` length).
+- `invalid_tool_call`: a tool call whose arguments are not a JSON object, name a tool the request did not offer,
+  or do not match that tool's JSON schema (required keys, types, enums).
+- `refusal`: the provider's content filter stopped the answer (`finish_reason` content_filter), or a text answer
+  starts like a refusal (curate.refusal_patterns). An answer that says no tool fits is a valid answer, not a refusal.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
+from functools import lru_cache
 
 from llm2slm.schema import CallRecord
 
-
-def failure_reason(record: CallRecord) -> str | None:
-    """Why a call is unusable as a training example, or None when it is fine."""
-    if record.status == "error" or record.finish_reason == "error":
-        return "failed"
-    if not (record.response.content or "").strip() and not record.response.tool_calls:
-        return "empty_response"
-    return None
+REASONS = ("error", "empty_response", "truncated", "invalid_tool_call", "refusal")
 
 
-def content_key(record: CallRecord) -> str:
-    """Hash of what the model saw and answered (request messages, tools, response), ignoring ids and times."""
-    payload = {
-        "messages": [m.model_dump(exclude_none=True) for m in record.messages],
-        "tools": [t.model_dump(exclude_none=True) for t in record.tools or []],
-        "response": json.loads(record.answer_text()) if record.response.tool_calls else record.answer_text(),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+class FailureFilter:
+    """The configured reasons, with compiled refusal patterns and cached schema validators."""
+
+    def __init__(self, reasons: list[str] | tuple[str, ...] = REASONS, refusal_patterns: list[str] | None = None):
+        unknown = set(reasons) - set(REASONS)
+        if unknown:
+            raise ValueError(f"unknown drop reasons {sorted(unknown)}: expected some of {list(REASONS)}")
+        self.reasons = tuple(r for r in REASONS if r in reasons)
+        self.refusals = [re.compile(p, re.IGNORECASE) for p in refusal_patterns or []]
+
+    def reason(self, record: CallRecord) -> str | None:
+        """Why a call is unusable as a training example, or None when it is fine."""
+        for name in self.reasons:
+            if getattr(self, f"_{name}")(record):
+                return name
+        return None
+
+    def _error(self, record: CallRecord) -> bool:
+        return record.status == "error" or record.finish_reason == "error"
+
+    def _empty_response(self, record: CallRecord) -> bool:
+        return not (record.response.content or "").strip() and not record.response.tool_calls
+
+    def _truncated(self, record: CallRecord) -> bool:
+        return record.finish_reason == "length"
+
+    def _invalid_tool_call(self, record: CallRecord) -> bool:
+        return any(tool_call_problem(record, i) for i in range(len(record.response.tool_calls or [])))
+
+    def _refusal(self, record: CallRecord) -> bool:
+        if record.finish_reason == "content_filter":
+            return True
+        text = (record.response.content or "").strip().replace("\u2019", "'")
+        return bool(text) and not record.response.tool_calls and any(p.search(text) for p in self.refusals)
+
+
+def tool_call_problem(record: CallRecord, index: int) -> str | None:
+    """What is wrong with the response's tool call `index`, or None."""
+    call = record.response.tool_calls[index].function
+    try:
+        arguments = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError:
+        return "arguments are not JSON"
+    if not isinstance(arguments, dict):
+        return "arguments are not a JSON object"
+    specs = {t.function.name: t.function.parameters for t in record.tools or []}
+    if not specs:
+        return None  # no tools declared: nothing to check against
+    if call.name not in specs:
+        return f"tool {call.name!r} was not offered"
+    validator = _validator(json.dumps(specs[call.name], sort_keys=True))
+    if validator is None:
+        return None
+    error = next(iter(validator.iter_errors(arguments)), None)
+    return f"arguments do not match the schema: {error.message}" if error else None
+
+
+@lru_cache(maxsize=4096)
+def _validator(schema_json: str):
+    """A JSON-schema validator for one tool's parameters; None when the schema itself is unusable."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    schema = json.loads(schema_json) or {"type": "object"}
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return None
+    return Draft202012Validator(schema)

@@ -1,92 +1,131 @@
-"""Pattern scrubber for emails, phone numbers and payment card numbers.
+"""The scrubber: Presidio's AnalyzerEngine with llm2slm's recognizers, and the operators, over every field of a call.
 
-Each value found is replaced by a typed placeholder numbered per call (`<EMAIL_1>`, `<PHONE_2>`): the same value
-gets the same placeholder everywhere in one call, so the model still sees that two mentions are the same thing.
-Card numbers must pass the Luhn checksum; phone numbers need 7 to 15 digits, in groups unless
-they have a country prefix or 9 digits or more, and are never dates. Placeholders contain no quotes or
-backslashes, so scrubbing inside a JSON-encoded tool-call argument string keeps it valid JSON.
+`Scrubber` holds the analyzer (built once: Presidio's pattern recognizers, llm2slm's phone, date-of-birth and
+secret patterns, and the offline tagger for names, places and organisations; no spaCy model) and a bounded cache of
+analysis results by text, since system prompts and many answers repeat across calls. `Scrubber.call()` gives a
+`CallScrubber` that scrubs one call: message contents (system, user, assistant, tool results), the arguments of
+tool calls in the history and in the response, and the response. A text that is a JSON object or array (tool
+arguments, most tool results) is scrubbed value by value, each value analysed with its key in front of it for
+context ("password: hunter2"); the JSON is re-encoded only when a value changed, so it stays valid.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections import Counter
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-CARD_RE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-PHONE_RE = re.compile(
-    r"(?<![\w+.,/-])(?:\+\d{1,3}[\s.-]?)?(?:\(0\)[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,12}(?:[\s.-]\d{2,8}){0,4}"
-    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w]|[.,-]\d)"
-)
-DATE_RE = re.compile(
-    r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$"  # dates
-    r"|^(?:19|20)\d\d[-/](?:19|20)\d\d$"  # year ranges: 2019-2020
-    r"|^\d+\.\d+$"  # decimals: 33.4484
-)
-PATTERNS: dict[str, re.Pattern[str]] = {"EMAIL": EMAIL_RE, "CREDIT_CARD": CARD_RE, "PHONE": PHONE_RE}
-ORDER = ("EMAIL", "CREDIT_CARD", "PHONE")  # cards before phones: a card number also looks like digits
+from llm2slm.config import CurateConfig
+from llm2slm.curation.anonymize import CallOperators, Found, anonymize, hash_salt, resolve_overlaps
+from llm2slm.schema import CallRecord, Message
+
+NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
+CACHE_LIMIT = 100_000  # analysed texts kept; the cache is emptied when full
 
 
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+def build_analyzer(entities: set[str], ner_model: Path | None):
+    """Presidio AnalyzerEngine with no NLP engine model: only the recognizers of `entities`."""
+    from llm2slm.curation.recognizers import (  # first: it sets tldextract offline
+        NoContextAnalyzerEngine, TaggerRecognizer, pattern_recognizers)
+
+    from presidio_analyzer import RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+
+    from llm2slm.curation.ner import DEFAULT_MODEL, HashedTagger
+
+    nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    nlp_engine.load()
+    recognizers = pattern_recognizers(entities)
+    ner = sorted(entities & set(NER_ENTITIES))
+    if ner:
+        recognizers.append(TaggerRecognizer(HashedTagger.load(ner_model or DEFAULT_MODEL), ner))
+    registry = RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
+    return NoContextAnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
 
-def _accept(kind: str, text: str) -> bool:
-    digits = re.sub(r"\D", "", text)
-    if kind == "CREDIT_CARD":
-        return 13 <= len(digits) <= 19 and luhn_valid(digits)
-    if kind == "PHONE":
-        return _looks_like_phone(text)
-    return True
+class Scrubber:
+    """Finds personal data and secrets in text; shared by all calls of a snapshot."""
+
+    def __init__(self, cfg: CurateConfig | None = None, cache: bool = True) -> None:
+        from presidio_anonymizer import AnonymizerEngine
+
+        self.cfg = cfg or CurateConfig()
+        self.entities = set(self.cfg.scrub)
+        self.salt = hash_salt(self.cfg.operator, self.cfg.hash_salt_env)
+        self.analyzer = build_analyzer(self.entities, Path(self.cfg.ner_model) if self.cfg.ner_model else None)
+        self.anonymizer = AnonymizerEngine()
+        self.artifacts = self.analyzer.nlp_engine.process_text("", "en")  # empty: no NLP model runs
+        self.cache: dict[str, list[Found]] | None = {} if cache else None
+
+    def analyze(self, text: str) -> list[Found]:
+        """Non-overlapping (start, end, entity, score) of everything found in `text`."""
+        if self.cache is not None and text in self.cache:
+            return self.cache[text]
+        results = self.analyzer.analyze(text=text, language="en", score_threshold=self.cfg.min_score,
+                                        nlp_artifacts=self.artifacts)
+        found = resolve_overlaps([(r.start, r.end, r.entity_type, r.score) for r in results])
+        if self.cache is not None:
+            if len(self.cache) >= CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[text] = found
+        return found
+
+    def call(self) -> "CallScrubber":
+        return CallScrubber(self, CallOperators(self.cfg.operator, self.salt))
 
 
-def _looks_like_phone(text: str) -> bool:
-    """7 to 15 digits; one unbroken run only with a + prefix or 9+ digits; never a date."""
-    main = re.split(r"\s?(?:x|ext\.?)\s?", text)[0]  # an extension does not count towards the length
-    digits = re.sub(r"\D", "", main)
-    if not 7 <= len(digits) <= 15 or DATE_RE.match(main.strip()):
-        return False
-    grouped = bool(re.search(r"\d[\s.()-]+\d", main))
-    return main.startswith("+") or grouped or len(digits) >= 9
-
-
-@dataclass
 class CallScrubber:
-    """Scrubs the text fields of one call; keeps the placeholder numbering and counts."""
+    """Scrubs the fields of one call with one operator state (consistent placeholders inside the call)."""
 
-    kinds: tuple[str, ...] = ORDER
-    placeholders: dict[tuple[str, str], str] = field(default_factory=dict)
-    counts: Counter = field(default_factory=Counter)  # (kind, field) -> values replaced
+    def __init__(self, scrubber: Scrubber, state: CallOperators) -> None:
+        self.scrubber, self.state = scrubber, state
 
-    def _placeholder(self, kind: str, value: str) -> str:
-        key = (kind, value)
-        if key not in self.placeholders:
-            number = sum(1 for k, _ in self.placeholders if k == kind) + 1
-            self.placeholders[key] = f"<{kind}_{number}>"
-        return self.placeholders[key]
+    @property
+    def counts(self) -> Counter:
+        """(entity type, field) -> values replaced."""
+        return self.state.counts
 
-    def scrub(self, text: str | None, where: str) -> str | None:
-        if not text:
+    def text(self, text: str | None, where: str) -> str | None:
+        if not text or not text.strip():
             return text
-        for kind in ORDER:
-            if kind not in self.kinds:
-                continue
+        return anonymize(text, self.scrubber.analyze(text), self.state, where, self.scrubber.anonymizer)
 
-            def replace(match: re.Match[str], kind: str = kind) -> str:
-                value = match.group(0)
-                if not _accept(kind, value):
-                    return value
-                self.counts[(kind, where)] += 1
-                return self._placeholder(kind, value)
+    def field(self, text: str | None, where: str) -> str | None:
+        """A JSON object/array value by value, anything else as text."""
+        if not text or text.lstrip()[:1] not in "{[":
+            return self.text(text, where)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return self.text(text, where)
+        changed = [False]
+        clean = self._walk(data, "", where, changed)
+        return json.dumps(clean, ensure_ascii=text.isascii()) if changed[0] else text
 
-            text = PATTERNS[kind].sub(replace, text)
-        return text
+    def _walk(self, value: Any, key: str, where: str, changed: list[bool]) -> Any:
+        if isinstance(value, dict):
+            return {k: self._walk(v, str(k), where, changed) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v, key, where, changed) for v in value]
+        if not isinstance(value, str) or not value.strip():
+            return value
+        prefix = f"{key}: " if key else ""
+        found = [(s - len(prefix), e - len(prefix), t, p) for s, e, t, p in self.scrubber.analyze(prefix + value)
+                 if s >= len(prefix)]
+        clean = anonymize(value, found, self.state, where, self.scrubber.anonymizer)
+        changed[0] = changed[0] or clean != value
+        return clean
+
+    def message(self, message: Message, where: str) -> None:
+        message.content = self.field(message.content, where)
+        for call in message.tool_calls or []:
+            call.function.arguments = self.field(call.function.arguments, f"{where}.tool_arguments") or ""
+
+    def record(self, record: CallRecord) -> CallRecord:
+        """A copy of the record with every text field scrubbed."""
+        data = record.model_copy(deep=True)
+        for message in data.messages:
+            self.message(message, f"messages.{message.role}")
+        self.message(data.response, "response")
+        return data

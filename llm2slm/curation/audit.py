@@ -1,0 +1,74 @@
+"""The curation audit: counts only (DVC metric, MLflow metrics), and before/after examples for admins only.
+
+The audit JSON (`curate_audit.json`) holds how many values of each entity type were replaced, per type and per
+field, and how many calls each filter removed; never a value. Before/after examples of scrubbed fields go to a
+separate file readable only by its owner (mode 0600, in a 0700 folder under the run's home, `admin/`), which is
+neither a DVC output nor an MLflow artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class CurateAudit(BaseModel):
+    n_in: int
+    n_out: int
+    removed: dict[str, int]  # reason -> calls
+    replaced: dict[str, int]  # entity type -> values
+    replaced_by_field: dict[str, dict[str, int]]  # field -> entity type -> values
+    calls_with_pii: int
+
+
+def build_audit(n_in: int, n_out: int, removed: Counter, counts: Counter, calls_with_pii: int) -> CurateAudit:
+    """From (entity type, field) -> values replaced."""
+    by_type: Counter = Counter()
+    by_field: dict[str, Counter] = {}
+    for (entity, where), n in counts.items():
+        by_type[entity] += n
+        by_field.setdefault(where, Counter())[entity] += n
+    return CurateAudit(n_in=n_in, n_out=n_out, removed=dict(sorted(removed.items())),
+                       replaced=dict(sorted(by_type.items())),
+                       replaced_by_field={w: dict(sorted(c.items())) for w, c in sorted(by_field.items())},
+                       calls_with_pii=calls_with_pii)
+
+
+def admin_examples_path(home: Path) -> Path:
+    return home / "admin" / "curate_examples.jsonl"
+
+
+def write_admin_examples(path: Path, examples: list[dict]) -> None:
+    """Write the before/after examples readable by the owner only (file 0600, folder 0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps(example, ensure_ascii=False, sort_keys=True) + "\n")
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
+
+def field_examples(record_id: str, before: dict, after: dict) -> dict:
+    """One call's example: each changed field's path with its text before and after scrubbing."""
+    changed = [{"field": key, "before": before[key], "after": after.get(key)}
+               for key in sorted(before) if before[key] != after.get(key)]
+    return {"id": record_id, "fields": changed}
+
+
+def text_fields(record) -> dict[str, str]:
+    """Every text field of a call by path (messages.0.content, response.tool_calls.0.arguments, ...)."""
+    fields: dict[str, str] = {}
+    for prefix, message in [*((f"messages.{i}", m) for i, m in enumerate(record.messages)),
+                            ("response", record.response)]:
+        if message.content:
+            fields[f"{prefix}.content"] = message.content
+        for j, call in enumerate(message.tool_calls or []):
+            fields[f"{prefix}.tool_calls.{j}.arguments"] = call.function.arguments
+    return fields

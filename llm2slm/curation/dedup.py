@@ -1,0 +1,91 @@
+"""Exact and near-duplicate detection over scrubbed calls; the first call of a group is kept (input order).
+
+Exact: a hash of what the model saw and answered (messages, tools, answer; ids and times ignored). Near: calls
+sent with the same system prompt and tools whose distinctive text (every non-system message and the answer,
+lower-cased, whitespace collapsed) has a Jaccard similarity of character shingles at or above the threshold.
+MinHash LSH (datasketch, fixed seed) proposes candidates; the exact Jaccard of the shingle sets decides, so the
+result does not depend on hash luck beyond which candidates are looked at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from llm2slm.schema import CallRecord
+
+
+def content_key(record: CallRecord) -> str:
+    """Hash of what the model saw and answered (request messages, tools, response), ignoring ids and times."""
+    payload = {
+        "messages": [m.model_dump(exclude_none=True) for m in record.messages],
+        "tools": [t.model_dump(exclude_none=True) for t in record.tools or []],
+        "response": json.loads(record.answer_text()) if record.response.tool_calls else record.answer_text(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def context_key(record: CallRecord) -> str:
+    """Calls are compared only with calls sent with the same system prompt and tools."""
+    tools = [t.model_dump(exclude_none=True) for t in record.tools or []]
+    return hashlib.sha256(json.dumps([record.system_prompt(), tools], sort_keys=True).encode()).hexdigest()
+
+
+def distinctive_text(record: CallRecord) -> str:
+    parts = [m.content or "" for m in record.messages if m.role not in ("system", "developer")]
+    parts += [c.function.name + " " + c.function.arguments for m in record.messages for c in m.tool_calls or []]
+    parts.append(record.answer_text())
+    return " ".join(" ".join(parts).lower().split())
+
+
+def shingles(text: str, size: int) -> set[str]:
+    if len(text) <= size:
+        return {text}
+    return {text[i:i + size] for i in range(len(text) - size + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass
+class NearDuplicates:
+    """Streaming near-duplicate finder: `is_duplicate(record)` answers and, when not, remembers the record."""
+
+    threshold: float = 0.9  # Jaccard similarity, 0-1
+    shingle_chars: int = 5
+    permutations: int = 128
+    seed: int = 13
+    _indexes: dict = field(default_factory=dict)  # context key -> MinHashLSH
+    _sets: dict = field(default_factory=dict)  # record id -> shingle set
+    _base: object = None
+
+    def _minhash(self, items: set[str]):
+        from datasketch import MinHash
+
+        if self._base is None:
+            self._base = MinHash(num_perm=self.permutations, seed=self.seed)
+        minhash = self._base.copy()
+        minhash.update_batch([s.encode() for s in sorted(items)])
+        return minhash
+
+    def lsh_threshold(self) -> float:
+        """LSH looks for candidates below the threshold (fewer misses); the exact Jaccard then decides."""
+        return min(max(self.threshold - 0.15, 0.3), 0.9)
+
+    def is_duplicate(self, record: CallRecord) -> bool:
+        from datasketch import MinHashLSH
+
+        items = shingles(distinctive_text(record), self.shingle_chars)
+        index = self._indexes.get(context_key(record))
+        if index is None:
+            index = self._indexes[context_key(record)] = MinHashLSH(threshold=self.lsh_threshold(),
+                                                                   num_perm=self.permutations)
+        minhash = self._minhash(items)
+        for candidate in sorted(index.query(minhash)):
+            if jaccard(items, self._sets[candidate]) >= self.threshold:
+                return True
+        index.insert(record.id, minhash)
+        self._sets[record.id] = items
+        return False

@@ -1,0 +1,88 @@
+from collections import Counter
+
+from llm2slm.config import CurateConfig
+from llm2slm.curation.dedup import NearDuplicates, distinctive_text, jaccard, shingles
+from llm2slm.curation.filters import FailureFilter, tool_call_problem
+from tests.factories import make_record
+
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+    "required": ["city"]}}}]
+
+
+def refusal_filter() -> FailureFilter:
+    cfg = CurateConfig()
+    return FailureFilter(cfg.drop, cfg.refusal_patterns)
+
+
+def test_each_reason_is_detected_and_good_calls_pass():
+    calls = {
+        "error": make_record(1, "hi", answer="", status="error", finish_reason="error", error="upstream timeout"),
+        "empty_response": make_record(2, "hi", answer="  "),
+        "truncated": make_record(3, "write a story", answer="Once upon a", finish_reason="length"),
+        "invalid_tool_call": make_record(4, "weather?", tools=WEATHER,
+                                         tool_calls=[{"name": "get_weather", "arguments": {"days": 2}}]),
+        "refusal": make_record(5, "hack it", answer="I'm sorry, but I can't help with that request."),
+    }
+    check = refusal_filter()
+    assert {name: check.reason(record) for name, record in calls.items()} == {n: n for n in calls}
+    fine = [make_record(6, "weather in Oslo", tools=WEATHER,
+                        tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}}]),
+            make_record(7, "reset", answer="None of the available tools can do that: I can't answer this with it."),
+            make_record(8, "hello", answer="Sorry to hear that! Here is how to reset it.")]
+    assert [check.reason(r) for r in fine] == [None, None, None]
+
+
+def test_tool_call_problems_are_named():
+    def problem(arguments, name="get_weather"):
+        record = make_record(9, "w", tools=WEATHER, tool_calls=[{"name": name, "arguments": {}}])
+        record.response.tool_calls[0].function.arguments = arguments
+        record.response.tool_calls[0].function.name = name
+        return tool_call_problem(record, 0)
+
+    assert problem('{"city": "Oslo"') == "arguments are not JSON"
+    assert problem("[1, 2]") == "arguments are not a JSON object"
+    assert "not offered" in problem('{"city": "Oslo"}', name="book_flight")
+    assert "schema" in problem('{"city": "Oslo", "days": "two"}')
+    assert problem('{"city": "Oslo"}') is None
+
+
+def test_a_reason_that_is_not_configured_is_not_dropped():
+    truncated = make_record(3, "write", answer="Once upon a", finish_reason="length")
+    assert FailureFilter(["error"]).reason(truncated) is None
+
+
+def test_near_duplicate_threshold_behaves():
+    base = "how do i activate the new card that arrived in the mail yesterday"
+    records = [make_record(1, base), make_record(2, base + "?"), make_record(3, "what is the euro rate today")]
+    similarity = jaccard(*(shingles(distinctive_text(r), 5) for r in records[:2]))
+    assert 0.8 < similarity < 1 and jaccard(shingles(base, 5), shingles(records[2].last_user_message(), 5)) < 0.1
+    above = NearDuplicates(threshold=min(similarity + 0.01, 1.0))
+    assert [above.is_duplicate(r) for r in records] == [False, False, False]
+    below = NearDuplicates(threshold=similarity - 0.01)
+    assert [below.is_duplicate(r) for r in records] == [False, True, False]
+
+
+def test_near_duplicates_are_only_looked_for_under_the_same_system_prompt():
+    finder = NearDuplicates(threshold=0.9)
+    text = "please cancel the order I placed this morning for the blue running shoes"
+    assert not finder.is_duplicate(make_record(1, text, system="You route requests."))
+    assert not finder.is_duplicate(make_record(2, text, system="You extract slots."))
+    assert finder.is_duplicate(make_record(3, text + "!", system="You route requests."))
+
+
+def test_reasons_are_counted_in_the_audit():
+    from tasks.curate import curate_records
+
+    topics = ["the card that never arrived", "a refund for a cancelled hotel booking", "my exchange rate"]
+    records = [make_record(i, f"I have a long question about {topic}, can you please help me today") for i, topic
+               in enumerate(topics)]
+    records += [make_record(10, "boom", answer="", status="error", finish_reason="error"),
+                make_record(11, "long", answer="cut", finish_reason="length"),
+                make_record(12, "x", answer="I cannot help with that."),
+                make_record(13, records[0].last_user_message()),
+                make_record(14, records[1].last_user_message() + "!")]
+    kept, audit = curate_records(records, CurateConfig(scrub=[]))
+    assert [r.id for r in kept] == [r.id for r in records[:3]]
+    assert Counter(audit.removed) == Counter({"error": 1, "truncated": 1, "refusal": 1, "duplicate": 1,
+                                              "near_duplicate": 1})
