@@ -100,7 +100,7 @@ def plot_tasks(coords: np.ndarray, task_ids: list[str], path: Path, title: str) 
     labels = np.array(task_ids)
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     try:
-        tasks = sorted(t for t in set(task_ids) if t != OUTLIER)
+        tasks = sorted((t for t in set(task_ids) if t != OUTLIER), key=lambda t: (len(t), t))
         cmap = plt.get_cmap("tab10" if len(tasks) <= 10 else "tab20")
         for rank, task in enumerate(tasks):
             mask = labels == task

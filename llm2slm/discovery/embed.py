@@ -64,7 +64,7 @@ def embed_calls(shapes: list[str], contents: list[str], model: str = PACKAGED_MO
     """Unit-length vectors of calls given as (shape, content) text pairs: the sum of the two halves' embeddings.
 
     An agent sends the same system prompt with every call of a sub-task, so the shapes repeat: each distinct
-    shape is embedded once and the (short) contents are embedded per call. This is several times faster than
+    shape is embedded once, and so is each distinct (short) content. This is several times faster than
     embedding the joined text of every call, and gives the shape and the content equal weight.
     """
     if len(shapes) != len(contents):
@@ -74,7 +74,12 @@ def embed_calls(shapes: list[str], contents: list[str], model: str = PACKAGED_MO
     distinct = sorted(set(shapes))
     shape_vectors = embed_texts(distinct, model, batch_size, progress=False)
     index = {text: i for i, text in enumerate(distinct)}
-    vectors = embed_texts(contents, model, batch_size, progress=progress)
+    distinct_contents = sorted(set(contents))
+    content_vectors = embed_texts(distinct_contents, model, batch_size, progress=progress)
+    content_index = {text: i for i, text in enumerate(distinct_contents)}
+    log.info("embedding %d distinct contents and %d distinct shapes for %d calls", len(distinct_contents),
+             len(distinct), len(contents))
+    vectors = content_vectors[[content_index[c] for c in contents]]
     has_shape = np.array([bool(s) for s in shapes])
     vectors[has_shape] += shape_vectors[[index[s] for s in shapes if s]]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)

@@ -2,7 +2,8 @@
 
 embed (MiniLM, structural-plus-content text) -> UMAP -> HDBSCAN -> outliers rejoin a near cluster -> content
 clusters of one call structure merge into one task -> outliers with exactly one task's structure join it ->
-tasks ranked by size (`task-00` the largest) -> names, exemplars, output shape and token lengths.
+the outlier budget -> ids: a task matching a registered centroid keeps its id, new tasks get the next free
+numbers in order of size -> names, exemplars, output shape and token lengths.
 Too few calls to cluster (fewer than two minimum-size clusters, or than UMAP's neighbourhood) give one task.
 """
 
@@ -19,10 +20,11 @@ import numpy as np
 from llm2slm.config import ClusterConfig
 from llm2slm.discovery.catalogue import OUTLIER, Exemplar, TaskEntry, task_id_for
 from llm2slm.discovery.embed import BATCH_SIZE, embed_calls
+from llm2slm.discovery.ids import Registry, assign_ids, task_number, unit_centroid
 from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, shorten, task_name
 from llm2slm.discovery.profile import output_shape, token_percentiles
-from llm2slm.discovery.reduce import (hdbscan_labels, min_cluster_size_for, reassign_outliers, too_few_to_cluster,
-                                      umap_reduce)
+from llm2slm.discovery.reduce import (enforce_outlier_budget, hdbscan_labels, min_cluster_size_for, reassign_outliers,
+                                      too_few_to_cluster, umap_reduce)
 from llm2slm.discovery.structure import merge_by_structure, rescue_by_structure
 from llm2slm.discovery.text import SYSTEM_CHARS, content_text, shape_text, user_text
 from llm2slm.schema import CallRecord
@@ -36,8 +38,6 @@ class Options:
 
     closed_label_max: int = 400
     closed_label_coverage: float = 0.98
-    outlier_reach_quantile: float = 0.95
-    structure_threshold: float = 0.8
     merge_by_structure: bool = True
     progress: bool = True
 
@@ -50,6 +50,9 @@ class Discovery:
     coords: np.ndarray
     tasks: list[TaskEntry]
     params: dict[str, Any]
+    embeddings: np.ndarray
+    content_labels: np.ndarray
+    registry: Registry
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -69,32 +72,44 @@ def plane(points: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class Labels:
+    tasks: np.ndarray  # per call: task label, -1 for an outlier
+    content: np.ndarray  # per call: HDBSCAN's content cluster (after the reach step), before the structural merge
+    probabilities: np.ndarray
+    coords: np.ndarray  # per call: two coordinates for the scatter
+
+
 def cluster_labels(embeddings: np.ndarray, records: list[CallRecord], cfg: ClusterConfig,
-                   options: Options, timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(labels with -1 for outliers, probabilities, 2-d coordinates) of the calls."""
+                   options: Options, timings: dict[str, float]) -> Labels:
+    """Task labels of the calls (see the module's docstring for the steps)."""
     n = len(records)
     size = min_cluster_size_for(n, cfg.min_cluster_fraction)
     if too_few_to_cluster(n, size, cfg.umap_neighbors):
         log.warning("%d calls are too few to cluster (min cluster size %d, UMAP neighbours %d): one task", n, size,
                     cfg.umap_neighbors)
-        return np.zeros(n, dtype=np.int64), np.ones(n), plane(embeddings)
-    start = time.perf_counter()
-    points = umap_reduce(embeddings, cfg.umap_components, cfg.umap_neighbors, cfg.seed)
-    timings["umap_s"] = time.perf_counter() - start
-    start = time.perf_counter()
+        zeros = np.zeros(n, dtype=np.int64)
+        return Labels(zeros, zeros, np.ones(n), plane(embeddings))
+    start, cpu = time.perf_counter(), time.process_time()
+    points = umap_reduce(embeddings, cfg.umap_components, cfg.umap_neighbors, cfg.seed, cfg.umap_fit_max)
+    timings["umap_s"], timings["umap_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
     labels, probabilities = hdbscan_labels(points, size, cfg.min_samples)
-    timings["hdbscan_s"] = time.perf_counter() - start
+    timings["hdbscan_s"], timings["hdbscan_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
     log.info("UMAP %d-d (%d neighbours) in %.1f s; HDBSCAN (min cluster size %d, min samples %d) in %.2f s: "
              "%d clusters, %d outliers", cfg.umap_components, min(cfg.umap_neighbors, n - 1), timings["umap_s"],
              size, cfg.min_samples, timings["hdbscan_s"], labels.max() + 1, int((labels < 0).sum()))
     if labels.max() < 0:
         log.warning("HDBSCAN found no dense group in %d calls: they are kept together as one task", n)
-        return np.zeros(n, dtype=np.int64), np.zeros(n), points[:, :2]
-    labels, probabilities = reassign_outliers(points, labels, probabilities, options.outlier_reach_quantile)
+        zeros = np.zeros(n, dtype=np.int64)
+        return Labels(zeros, labels, np.zeros(n), points[:, :2])
+    labels, probabilities = reassign_outliers(points, labels, probabilities, cfg.outlier_reach_quantile)
+    content = labels.copy()
     if options.merge_by_structure:
-        labels = merge_by_structure(labels, records, options.structure_threshold)
-        labels = rescue_by_structure(labels, records, options.structure_threshold)
-    return labels, probabilities, points[:, :2]
+        labels = merge_by_structure(labels, records, cfg.structure_threshold)
+        labels = rescue_by_structure(labels, records, cfg.structure_threshold)
+    labels, probabilities = enforce_outlier_budget(points, labels, probabilities, cfg.outlier_budget)
+    return Labels(labels, content, probabilities, points[:, :2])
 
 
 def rank_by_size(labels: np.ndarray, ids: list[str]) -> list[str]:
@@ -112,7 +127,7 @@ def rank_by_size(labels: np.ndarray, ids: list[str]) -> list[str]:
 def describe_tasks(records: list[CallRecord], task_ids: list[str], embeddings: np.ndarray, cfg: ClusterConfig,
                    options: Options) -> list[TaskEntry]:
     """One catalogue entry per task, in task-id order."""
-    tasks = sorted(t for t in set(task_ids) if t != OUTLIER)
+    tasks = sorted((t for t in set(task_ids) if t != OUTLIER), key=task_number)
     labels = np.array(task_ids)
     members = {t: np.flatnonzero(labels == t) for t in tasks}
     users = [user_text(r) for r in records]
@@ -132,10 +147,30 @@ def describe_tasks(records: list[CallRecord], task_ids: list[str], embeddings: n
     return entries
 
 
+def stable_ids(ranked: list[str], embeddings: np.ndarray, registry: Registry, cfg: ClusterConfig,
+               ) -> tuple[list[str], Registry]:
+    """Final task id per call: the ranked ids (`task-00` the largest) renamed by the registry's matching."""
+    labels = np.array(ranked)
+    ranks = sorted({t for t in ranked if t != OUTLIER}, key=task_number)
+    rows = [np.flatnonzero(labels == t) for t in ranks]
+    centroids = np.array([unit_centroid(embeddings, r) for r in rows]).reshape(len(ranks), embeddings.shape[1])
+    final, registry = assign_ids(centroids, ranks, [len(r) for r in rows], registry, cfg.embedding_model,
+                                 cfg.id_match_similarity)
+    rename = dict(zip(ranks, final, strict=True))
+    return [rename.get(t, OUTLIER) for t in ranked], registry
+
+
+def name_registry(registry: Registry, tasks: list[TaskEntry]) -> Registry:
+    names = {t.task_id: t.name for t in tasks}
+    return registry.model_copy(update={"tasks": [t.model_copy(update={"name": names.get(t.task_id, t.name)})
+                                                 for t in registry.tasks]})
+
+
 def discover(records: list[CallRecord], cfg: ClusterConfig, options: Options | None = None,
-             embeddings: np.ndarray | None = None) -> Discovery:
+             embeddings: np.ndarray | None = None, registry: Registry | None = None) -> Discovery:
     """Discover the tasks of `records` (any order; results are in call-id order). `embeddings`, when given,
-    are the unit-length embeddings of the records' texts in call-id order (to reuse them across runs)."""
+    are the unit-length embeddings of the records' texts in call-id order (to reuse them across runs);
+    `registry` holds the ids of earlier runs (see `llm2slm.discovery.ids`)."""
     options = options or Options()
     if not records:
         raise ValueError("no calls to cluster: the snapshot is empty (did curation remove every call?)")
@@ -143,17 +178,18 @@ def discover(records: list[CallRecord], cfg: ClusterConfig, options: Options | N
     ids = [r.id for r in records]
     timings = {"embed_s": 0.0, "umap_s": 0.0, "hdbscan_s": 0.0}
     if embeddings is None:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         embeddings = embed_calls([shape_text(r) for r in records], [content_text(r, cfg.max_chars) for r in records],
                                  cfg.embedding_model, BATCH_SIZE, progress=options.progress)
-        timings["embed_s"] = time.perf_counter() - start
+        timings["embed_s"], timings["embed_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
         log.info("embedded %d calls with %s in %.1f s", len(ids), cfg.embedding_model, timings["embed_s"])
-    labels, probabilities, coords = cluster_labels(embeddings, records, cfg, options, timings)
-    task_ids = rank_by_size(labels, ids)
-    probabilities = np.where(np.array(task_ids) == OUTLIER, 0.0, probabilities)
+    found = cluster_labels(embeddings, records, cfg, options, timings)
+    task_ids, registry = stable_ids(rank_by_size(found.tasks, ids), embeddings, registry or Registry(), cfg)
+    probabilities = np.where(np.array(task_ids) == OUTLIER, 0.0, found.probabilities)
     tasks = describe_tasks(records, task_ids, embeddings, cfg, options)
-    return Discovery(ids=ids, task_ids=task_ids, probabilities=probabilities, coords=coords, tasks=tasks,
-                     params=run_params(len(ids), cfg, options), timings=timings)
+    return Discovery(ids=ids, task_ids=task_ids, probabilities=probabilities, coords=found.coords, tasks=tasks,
+                     params=run_params(len(ids), cfg, options), embeddings=embeddings, content_labels=found.content,
+                     registry=name_registry(registry, tasks), timings=timings)
 
 
 def run_params(n: int, cfg: ClusterConfig, options: Options) -> dict[str, Any]:
@@ -162,12 +198,11 @@ def run_params(n: int, cfg: ClusterConfig, options: Options) -> dict[str, Any]:
         **cfg.model_dump(),
         "min_cluster_size": size,
         "umap_neighbors_used": max(2, min(cfg.umap_neighbors, n - 1)),
+        "umap_fitted_on": min(n, cfg.umap_fit_max),
         "too_few_to_cluster": too_few_to_cluster(n, size, cfg.umap_neighbors),
-        "embedded_text": f"embedding(system prompt[:{SYSTEM_CHARS}] + tool names) + embedding(previous assistant "
-                         f"turn + last user message, at most max_chars), normalised",
+        "embedded_text": f"embedding(system prompt[:{SYSTEM_CHARS}] with digits masked + tool names) + "
+                         f"embedding(previous assistant turn + last user message, at most max_chars), normalised",
         "closed_label_max": options.closed_label_max,
         "closed_label_coverage": options.closed_label_coverage,
-        "outlier_reach_quantile": options.outlier_reach_quantile,
         "merge_by_structure": options.merge_by_structure,
-        "structure_threshold": options.structure_threshold,
     }

@@ -2,7 +2,8 @@
 
 Outliers (HDBSCAN label -1) join the nearest cluster when they lie within that cluster's own reach: the given
 quantile (95th percentile by default) of its members' distances to its centroid in UMAP space. Their probability
-is then 1 - distance / reach; calls that stay outliers keep label -1 and probability 0.
+is then 1 - distance / reach; calls that stay outliers keep label -1 and probability 0. A budget caps the share
+of calls left as outliers at the end: beyond it, the outliers nearest a cluster (relative to its reach) join it.
 """
 
 from __future__ import annotations
@@ -27,20 +28,40 @@ def too_few_to_cluster(n: int, min_cluster_size: int, neighbors: int) -> bool:
     return n < 2 * min_cluster_size or n < neighbors + 2
 
 
-def umap_reduce(embeddings: np.ndarray, components: int, neighbors: int, seed: int) -> np.ndarray:
-    """UMAP (cosine, min_dist 0) to `components` dims; deterministic for a seed (UMAP then runs single-threaded)."""
+def fit_rows(n: int, fit_max: int, seed: int) -> np.ndarray:
+    """Rows UMAP is fitted on: all of them, or a seeded sample of `fit_max` rows (sorted)."""
+    if n <= fit_max:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=fit_max, replace=False))
+
+
+def umap_reduce(embeddings: np.ndarray, components: int, neighbors: int, seed: int,
+                fit_max: int | None = None) -> np.ndarray:
+    """UMAP (cosine, min_dist 0) to `components` dims; deterministic for a seed (UMAP then runs single-threaded).
+
+    With more than `fit_max` rows, UMAP is fitted on a seeded sample of `fit_max` rows and the others are placed
+    in the fitted map with `transform` (several times faster than fitting on every row).
+    """
     import umap
 
     n = embeddings.shape[0]
     neighbors = max(2, min(neighbors, n - 1))
     reducer = umap.UMAP(n_components=components, n_neighbors=neighbors, min_dist=0.0, metric="cosine",
                         random_state=seed, n_jobs=1)
+    rows = fit_rows(n, fit_max or n, seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
         warnings.filterwarnings("ignore", message=".*random_state.*")
         warnings.filterwarnings("ignore", category=FutureWarning)
-        points = reducer.fit_transform(embeddings)
-    return np.asarray(points, dtype=np.float64)
+        fitted = reducer.fit_transform(embeddings[rows])
+        if len(rows) == n:
+            return np.asarray(fitted, dtype=np.float64)
+        rest = np.setdiff1d(np.arange(n), rows)
+        log.info("UMAP fitted on %d of %d calls; placing the other %d with transform", len(rows), n, len(rest))
+        points = np.zeros((n, components), dtype=np.float64)
+        points[rows] = fitted
+        points[rest] = reducer.transform(embeddings[rest])
+    return points
 
 
 def hdbscan_labels(points: np.ndarray, min_cluster_size: int, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,4 +104,27 @@ def reassign_outliers(points: np.ndarray, labels: np.ndarray, probabilities: np.
     probabilities[outliers[inside]] = np.clip(1.0 - best[inside] / safe_reach, 0.0, 1.0)
     log.info("outliers: %d of %d calls; %d rejoined the nearest cluster (within its %d%% reach), %d stay outliers",
              len(outliers), len(labels), int(inside.sum()), round(quantile * 100), int((~inside).sum()))
+    return labels, probabilities
+
+
+def enforce_outlier_budget(points: np.ndarray, labels: np.ndarray, probabilities: np.ndarray,
+                           budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """When more than `budget` (a share of the calls) are outliers, the outliers nearest a cluster (distance to its
+    centroid over its reach, in UMAP space) join it until the budget holds; their probability is reach / (2 x
+    distance), under 0.5. Returns new arrays."""
+    labels, probabilities = labels.copy(), probabilities.copy()
+    outliers = np.flatnonzero(labels < 0)
+    allowed = int(np.floor(budget * len(labels)))
+    if len(outliers) <= allowed or not np.any(labels >= 0):
+        return labels, probabilities
+    clusters, centroids, reach = centroids_and_reach(points, labels)
+    distances = np.linalg.norm(points[outliers, None, :] - centroids[None, :, :], axis=2)
+    ratio = distances / np.maximum(reach, 1e-12)[None, :]
+    nearest = ratio.argmin(axis=1)
+    best = ratio[np.arange(len(outliers)), nearest]
+    joining = np.lexsort((outliers, best))[:len(outliers) - allowed]
+    labels[outliers[joining]] = clusters[nearest[joining]]
+    probabilities[outliers[joining]] = np.clip(0.5 / np.maximum(best[joining], 1.0), 0.0, 0.5)
+    log.info("outlier budget %.1f%%: %d outliers over the %d allowed joined their nearest cluster", budget * 100,
+             len(joining), allowed)
     return labels, probabilities

@@ -13,6 +13,12 @@ from llm2slm.schema import CallRecord
 
 SYSTEM_CHARS = 300
 _SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
+
+
+def mask_variables(text: str) -> str:
+    """A system prompt with its numeric variables (dates, counts, ids) masked as `0`, so one template is one text."""
+    return _DIGITS.sub("0", text)
 
 
 def _squash(text: str) -> str:
@@ -38,9 +44,10 @@ def user_text(record: CallRecord) -> str:
 
 
 def shape_text(record: CallRecord, system_chars: int = SYSTEM_CHARS) -> str:
-    """The structural half of a call: the start of its system prompt and the tools offered ('' if neither)."""
+    """The structural half of a call: the start of its system prompt (numbers masked) and the names of the tools
+    offered ('' if neither)."""
     parts = []
-    system = _squash(record.system_prompt())[:system_chars]
+    system = mask_variables(_squash(record.system_prompt()))[:system_chars]
     if system:
         parts.append(f"system: {system}")
     tools = record.tool_names()

@@ -1,6 +1,7 @@
 import numpy as np
 
-from llm2slm.discovery.reduce import min_cluster_size_for, reassign_outliers, too_few_to_cluster
+from llm2slm.discovery.reduce import (enforce_outlier_budget, fit_rows, min_cluster_size_for, reassign_outliers,
+                                     too_few_to_cluster)
 from llm2slm.discovery.structure import (answer_kind, jaccard, merge_by_structure, rescue_by_structure,
                                          signature)
 from llm2slm.discovery.pipeline import rank_by_size
@@ -26,6 +27,28 @@ def test_outliers_rejoin_only_a_near_cluster():
     assert new[100] == 0 and 0 < prob[100] <= 1
     assert new[101] == -1 and prob[101] == 0
     assert (new[:100] == labels[:100]).all() and labels[100] == -1  # the input is not changed
+
+
+def test_the_outlier_budget_lets_the_nearest_outliers_join_first():
+    rng = np.random.default_rng(1)
+    points = np.vstack([rng.normal(0, 1, (45, 2)), rng.normal(30, 1, (45, 2)),
+                        [[5.0, 5.0], [40.0, 40.0], [100.0, 0.0], [-60.0, -60.0], [12.0, 12.0],
+                         [70.0, 70.0], [-9.0, 0.0], [0.0, 200.0], [33.0, 20.0], [-40.0, 3.0]]])
+    labels = np.array([0] * 45 + [1] * 45 + [-1] * 10)
+    probabilities = np.r_[np.full(90, 0.9), np.zeros(10)]
+    new, prob = enforce_outlier_budget(points, labels, probabilities, budget=0.05)
+    assert (new < 0).sum() == 5
+    assert new[90] == 0 and new[91] == 1 and new[94] == 0 and new[96] == 0 and new[98] == 1
+    assert (new[[92, 93, 95, 97, 99]] == -1).all()
+    assert (prob[new >= 0][90:] <= 0.5).all() and (prob[new < 0] == 0).all()
+    same, _ = enforce_outlier_budget(points, labels, probabilities, budget=0.2)
+    assert (same == labels).all()
+
+
+def test_umap_is_fitted_on_a_seeded_sample_of_the_rows():
+    assert (fit_rows(5, 10, 0) == np.arange(5)).all()
+    rows = fit_rows(1000, 100, 7)
+    assert len(rows) == 100 and (np.diff(rows) > 0).all() and (rows == fit_rows(1000, 100, 7)).all()
 
 
 def test_reassigning_without_clusters_changes_nothing():

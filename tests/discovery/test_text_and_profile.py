@@ -33,6 +33,8 @@ def test_the_content_has_the_preceding_assistant_turn_squashed_and_both_halves_a
     assert shape_text(long) == "system: " + "s" * 300
     assert len(content_text(long, max_chars=600)) == 600
     assert shape_text(make_record(3, "hi", system="")) == ""
+    dated = [make_record(i, "hi", system=f"Today is 2026-10-{i:02d}; you have {i * 7} credits.") for i in (4, 5)]
+    assert shape_text(dated[0]) == shape_text(dated[1]) == "system: Today is 0-0-0; you have 0 credits."
 
 
 def test_no_assistant_turn_when_it_is_not_just_before_the_last_user_message():

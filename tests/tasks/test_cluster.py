@@ -1,12 +1,13 @@
 """Stage S3 on a small synthetic trace of three call shapes: the real encoder, UMAP and HDBSCAN, few fits.
 
-The fitted results are shared through module-scoped fixtures: one multi-task run, its rerun (determinism), one
-single-task run, and one too-small run (no UMAP).
+The fitted results are shared through module-scoped fixtures: one multi-task run, its rerun (determinism), a
+run on a subset followed by one on the whole trace (stable ids), one single-task run, and one too-small run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -15,11 +16,18 @@ import pytest
 
 from llm2slm.config import ClusterConfig
 from llm2slm.snapshot import write_snapshot
+from llm2slm.discovery.assigner import load_assigner
+from llm2slm.schema import CallRecord
 from tasks.cluster import DiscoveryResult, adjusted_rand, discover_tasks
 from tests.discovery.synthetic import trace
+from tests.factories import make_record
 
 COUNTS = {"triage": 150, "extract": 110, "tools": 80}
 SHAPES = {"triage": "closed_label", "extract": "json", "tools": "tool_call"}
+# UMAP is fitted on 250 of the 340 calls and places the rest with `transform`: both paths are exercised
+SAMPLED = ClusterConfig(umap_fit_max=250)
+OUTPUTS = ("catalogue.json", "catalogue.png", "catalogue.html", "assignments.parquet", "assigner.npz",
+           "assigner.json", "task_registry.json")
 
 
 def _run(folder: Path, records, cfg: ClusterConfig | None = None) -> tuple[DiscoveryResult, Path]:
@@ -33,14 +41,14 @@ def _run(folder: Path, records, cfg: ClusterConfig | None = None) -> tuple[Disco
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):
     records, key = trace(COUNTS, seed=1)
-    result, folder = _run(tmp_path_factory.mktemp("multi"), records)
+    result, folder = _run(tmp_path_factory.mktemp("multi"), records, SAMPLED)
     return result, folder, key
 
 
 @pytest.fixture(scope="module")
 def rerun(tmp_path_factory):
     records, _ = trace(COUNTS, seed=1)
-    return _run(tmp_path_factory.mktemp("rerun"), list(reversed(records)))
+    return _run(tmp_path_factory.mktemp("rerun"), list(reversed(records)), SAMPLED)
 
 
 def _catalogue(folder: Path) -> dict:
@@ -87,6 +95,7 @@ def test_the_catalogue_names_ranks_and_describes_each_task(multi):
         assert set(task["tokens"]) == {"request", "answer"}
         assert task["tokens"]["request"]["p50"] <= task["tokens"]["request"]["p90"] <= task["tokens"]["request"]["p99"]
     assert catalogue["params"]["min_cluster_size"] == 10 and catalogue["params"]["seed"] == 13
+    assert catalogue["params"]["umap_fitted_on"] == 250
     assert result.timings.embed_s > 0 and result.timings.umap_s > 0 and result.timings.hdbscan_s >= 0
 
 
@@ -103,8 +112,70 @@ def test_the_outputs_are_complete_and_nothing_half_written_is_left(multi):
 def test_the_same_seed_gives_the_same_bytes(multi, rerun):
     _, first, _ = multi
     _, second = rerun
-    assert (first / "catalogue.json").read_bytes() == (second / "catalogue.json").read_bytes()
-    assert pq.read_table(first / "assignments.parquet").equals(pq.read_table(second / "assignments.parquet"))
+    for name in OUTPUTS:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_a_rerun_in_place_reads_the_registry_and_gives_the_same_bytes(multi, tmp_path):
+    _, first, _ = multi
+    folder = tmp_path / "again"
+    shutil.copytree(first, folder)
+    discover_tasks.fn(folder / "curated.parquet", folder / "catalogue.json", folder / "assignments.parquet",
+                      SAMPLED)
+    for name in OUTPUTS:
+        assert (first / name).read_bytes() == (folder / name).read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def superset(tmp_path_factory):
+    """A run on the extraction and tool calls only, then one on all calls (triage, the largest, is new)."""
+    records, key = trace(COUNTS, seed=1)
+    folder = tmp_path_factory.mktemp("superset")
+    _run(folder, [r for r in records if key[r.id] != "triage"])
+    before = {task: Counter(key[i] for i, t in _assignments(folder).items() if t == task).most_common(1)[0][0]
+              for task in {t for t in _assignments(folder).values() if t != "none"}}
+    _run(folder, records)
+    return before, folder, key
+
+
+def test_re_clustering_a_superset_keeps_the_ids_and_numbers_new_tasks_next(superset):
+    before, folder, key = superset
+    assert sorted(before.values()) == ["extract", "tools"]
+    after = {}
+    for task in {t for t in _assignments(folder).values() if t != "none"}:
+        after[task] = Counter(key[i] for i, t in _assignments(folder).items() if t == task).most_common(1)[0][0]
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert after["task-02"] == "triage", "the new task gets the next id even though it is the largest"
+    registry = json.loads((folder / "task_registry.json").read_text())
+    assert registry["next_id"] == 3 and [t["task_id"] for t in registry["tasks"]] == ["task-00", "task-01", "task-02"]
+    sizes = [t["size"] for t in _catalogue(folder)["tasks"]]
+    assert sizes[2] == max(sizes)
+
+
+def _unrelated_calls() -> list[CallRecord]:
+    return [
+        make_record(900_001, "", messages=[{"role": "user", "content": "Write a sonnet about the North Sea tides"}]),
+        make_record(900_002, "Der Mieter zahlt die Miete monatlich im Voraus.",
+                    system="You translate legal contracts from German into English, clause by clause, keeping the "
+                           "numbering."),
+    ]
+
+
+def test_the_assigner_places_new_calls_of_known_tasks_and_sends_unrelated_ones_to_none(multi):
+    _, folder, _ = multi
+    assigner = load_assigner(folder / "assigner")
+    fresh, fresh_key = trace({"triage": 10, "extract": 10, "tools": 10}, seed=9)
+    placed = assigner.assign(fresh + _unrelated_calls())
+    task_of_kind = {}
+    for (task, _), record in zip(placed[:30], fresh, strict=True):
+        task_of_kind.setdefault(fresh_key[record.id], Counter())[task] += 1
+    for kind, counts in task_of_kind.items():
+        task, n = counts.most_common(1)[0]
+        assert task != "none" and n >= 9, (kind, counts)
+    assert len({counts.most_common(1)[0][0] for counts in task_of_kind.values()}) == 3
+    assert [task for task, _ in placed[30:]] == ["none", "none"]
+    assert all(confidence >= 0.9 for _, confidence in placed[30:])
+    assert all(0.0 <= confidence <= 1.0 for _, confidence in placed)
 
 
 def test_a_single_task_trace_gives_one_task(tmp_path):
