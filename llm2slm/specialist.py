@@ -1,8 +1,9 @@
 """A trained specialist, loaded from its folder, answering call requests.
 
 `predict_rows` takes rows `{"messages": [...], "tools": [...] | None}` and returns the answer as canonical text,
-the same form as the LLM's `answer` in the task datasets: a label for a classifier, the generated text (a JSON
-object, a JSON list of tool calls, or free text) for a generator.
+the same form as the LLM's `answer` in the task datasets: a label for a classifier, the JSON object rendered from
+tagged spans for a span tagger, the generated text (a JSON object, a JSON list of tool calls, or free text) for a
+generator.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 
 from llm2slm.schema import CallRecord
 from llm2slm.training.data import encode_prompt
-from llm2slm.training.models import load_classifier, load_generator, read_meta
+from llm2slm.training.models import ENCODER_KINDS, load_encoder_specialist, load_generator, read_meta
 from llm2slm.training.prompts import classifier_input_text
 
 BATCH = 32  # rows per forward pass
@@ -31,7 +32,7 @@ class Specialist:
     def load(cls, model_dir: Path | str) -> "Specialist":
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         kind = read_meta(model_dir)["kind"]
-        loader = load_classifier if kind == "classifier" else load_generator
+        loader = load_encoder_specialist if kind in ENCODER_KINDS else load_generator
         return cls(*loader(model_dir))
 
     @torch.no_grad()
@@ -39,7 +40,14 @@ class Specialist:
         answers: list[str] = []
         for start in range(0, len(rows), BATCH):
             chunk = rows[start:start + BATCH]
-            answers += self._classify(chunk) if self.kind == "classifier" else self._generate(chunk)
+            if self.kind == "classifier":
+                answers += self._classify(chunk)
+            elif self.kind == "span_tagger":
+                from llm2slm.training.tagger import predict_json
+
+                answers += predict_json(self.model, self.tokenizer, chunk, self.meta)
+            else:
+                answers += self._generate(chunk)
         return answers
 
     def predict_records(self, records: Sequence[CallRecord]) -> list[str]:

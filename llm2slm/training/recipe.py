@@ -19,7 +19,7 @@ from llm2slm.training.catalogue import MINILM_BASE, TINY_PREFIX, Candidate
 from llm2slm.training.prompts import chat_messages, classifier_input_text
 
 CHARS_PER_TOKEN = 4  # rough estimate used before a tokenizer exists (English text, BPE/WordPiece)
-CLASSIFIER_TARGETS = ["query", "key", "value", "dense"]  # BERT linear layers (MiniLM)
+ENCODER_TARGETS = ["query", "key", "value", "dense"]  # BERT linear layers (MiniLM): classifier and span tagger
 GENERATOR_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -28,7 +28,7 @@ class Recipe(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["classifier", "generator"]
+    kind: Literal["classifier", "span_tagger", "generator"]
     base_model: str = Field(min_length=1, description="hub id, local path, 'all-MiniLM-L6-v2' or 'tiny:llama'")
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(8, ge=1, le=256)
@@ -47,6 +47,10 @@ class Recipe(BaseModel):
     max_val_examples: int = Field(1000, ge=0, description="validation examples scored each epoch")
     seed: int = 13
     labels: list[str] | None = Field(None, description="classifier: the closed label set, in head order")
+    fields: list[str] | None = Field(None, description="span_tagger: the JSON keys, in the order the LLM writes them")
+    checkpoint_every_steps: int = Field(100, ge=0, description="optimizer steps between resumable checkpoints; 0: none")
+    merge_weights: bool = Field(False, description="also save the LoRA adapter merged into full weights")
+    quantization: Literal["none", "4bit"] = Field("none", description="4bit: QLoRA (LoRA generator on a GPU)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Recipe":
@@ -55,10 +59,17 @@ class Recipe(BaseModel):
                 raise ValueError("labels: a classifier needs at least 2 labels")
             if len(set(self.labels)) != len(self.labels):
                 raise ValueError("labels: must be distinct")
-            if self.base_model.startswith(TINY_PREFIX):
-                raise ValueError("base_model: tiny:* bases are generators; a classifier needs an encoder")
         elif self.labels is not None:
             raise ValueError("labels: only a classifier has labels")
+        if self.kind == "span_tagger":
+            if not self.fields or len(set(self.fields)) != len(self.fields):
+                raise ValueError("fields: a span_tagger needs its distinct JSON keys")
+        elif self.fields is not None:
+            raise ValueError("fields: only a span_tagger has fields")
+        if self.kind != "generator" and self.base_model.startswith(TINY_PREFIX):
+            raise ValueError(f"base_model: tiny:* bases are generators; a {self.kind} needs an encoder")
+        if self.quantization == "4bit" and (self.kind != "generator" or self.method != "lora"):
+            raise ValueError("quantization: 4bit (QLoRA) applies to a generator trained with method 'lora'")
         if self.base_model.startswith(TINY_PREFIX) and self.method != "full":
             raise ValueError("method: a tiny:* base has no pretrained weights, so it must be 'full'")
         if self.kind == "generator" and self.max_new_tokens >= self.max_length:
@@ -69,7 +80,7 @@ class Recipe(BaseModel):
     def lora_targets(self) -> list[str]:
         if self.target_modules:
             return list(self.target_modules)
-        return CLASSIFIER_TARGETS if self.kind == "classifier" else GENERATOR_TARGETS
+        return GENERATOR_TARGETS if self.kind == "generator" else ENCODER_TARGETS
 
     @property
     def is_tiny(self) -> bool:
@@ -86,6 +97,7 @@ class TaskStats(BaseModel):
     input_tokens_p95: int = Field(32, ge=1, description="95th percentile of the classifier input, tokens")
     prompt_tokens_p95: int = Field(128, ge=1, description="95th percentile of the rendered prompt, tokens")
     answer_tokens_max: int = Field(32, ge=1, description="longest answer, tokens")
+    json_fields: list[str] | None = Field(None, description="keys of the JSON-object answers, in the LLM's order")
 
 
 def _percentile(values: list[int], q: float) -> int:
@@ -95,6 +107,8 @@ def _percentile(values: list[int], q: float) -> int:
 
 def task_stats_from_rows(rows: list[Mapping[str, Any]], max_labels: int = 400) -> TaskStats:
     """Stats from task rows ({messages, tools, answer}); token counts are estimated from characters."""
+    from llm2slm.training.spans import field_order
+
     answers = Counter(str(r.get("answer", "")) for r in rows)
     labels = [a for a, _ in answers.most_common()] if 2 <= len(answers) <= max_labels else None
 
@@ -112,6 +126,7 @@ def task_stats_from_rows(rows: list[Mapping[str, Any]], max_labels: int = 400) -
         input_tokens_p95=_percentile(inputs, 0.95),
         prompt_tokens_p95=_percentile(prompts, 0.95),
         answer_tokens_max=max(tokens(a) for a in answers) if answers else 1,
+        json_fields=field_order(str(r.get("answer", "")) for r in rows),
     )
 
 
@@ -148,6 +163,18 @@ def recipe_for(candidate: Candidate, task_stats: TaskStats | Mapping[str, Any], 
             epochs=_epochs_for(stats.n_train, 12_000, 3, 30),
             learning_rate=1e-3, head_learning_rate=1e-2, batch_size=32,
             max_length=_clamp(stats.input_tokens_p95 + 2, 16, min(256, candidate.context_length)),
+        )
+    elif candidate.kind == "span_tagger":
+        if not stats.json_fields:
+            raise ValueError("fields: the task's answers are not JSON objects with keys, which a span tagger needs")
+        fields.update(
+            fields=list(stats.json_fields),
+            lora_r=8, lora_alpha=16.0, lora_dropout=0.0,
+            # ~16k example passes (at least 4 epochs): token tagging needs more passes than one label per call
+            epochs=_epochs_for(stats.n_train, 16_000, 4, 40),
+            learning_rate=1e-3, head_learning_rate=1e-2, batch_size=32,
+            # batches pad to their longest row, so a generous cap costs little and keeps long requests whole
+            max_length=_clamp(2 * stats.input_tokens_p95 + 8, 32, min(256, candidate.context_length)),
         )
     elif candidate.base.startswith(TINY_PREFIX):
         answer = _clamp(stats.answer_tokens_max + 8, 16, 256)

@@ -1,34 +1,44 @@
 """Fine-tuning with Ray Train: one training function run by every worker, and `fine_tune` that launches it.
 
 Data parallel: each worker holds a full model copy (DistributedDataParallel via `prepare_model`), reads its own
-shard of the training rows (a DistributedSampler), and gradients are averaged across workers every step. Rank 0
-saves the specialist at the end and reports it as a Ray checkpoint; `fine_tune` copies it to `out_dir`. This
-works the same on a laptop (Ray started in process) and on a Ray cluster reached through `ray_address`, provided
-`storage_path` is storage that every node can reach.
+shard of the training rows (a DistributedSampler), and gradients are averaged across workers every step. Every
+`checkpoint_every_steps` optimizer steps rank 0 reports a resumable checkpoint (`llm2slm.training.checkpoint`)
+to the run's storage; when a worker dies, Ray Train restarts the worker group (up to `max_failures` times) and
+the training function resumes from the latest checkpoint. At the end rank 0 saves the specialist and reports it
+as the run's last checkpoint; `fine_tune` copies it to `out_dir`. Rank 0 also sends per-step loss, learning rate
+and tokens/s to MLflow when given a run. This works the same on a laptop (Ray started in process) and on a Ray
+cluster reached through `ray_address` (or RAY_ADDRESS), provided `storage_path` is storage every node can reach.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 
+from llm2slm.training.checkpoint import (FaultInjection, TrainProgress, maybe_fail, restore_train_state,
+                                         save_train_state)
 from llm2slm.training.data import IGNORE, make_collator, read_rows, sample_rows
 from llm2slm.training.models import SPECIALIST_FILE, build_model, save_specialist
 from llm2slm.training.prompts import training_texts
 from llm2slm.training.recipe import Recipe
+from llm2slm.training.step_log import StepLogger
 
 METRICS_FILE = "training_metrics.json"
 RAY_OBJECT_STORE_BYTES = 256 * 1024**2  # object store of an in-process Ray, bytes
 MAX_SOCKET_DIR_CHARS = 40  # Ray appends ~62 chars (session_<time>_<pid>/sockets/plasma_store); a socket path must stay under 107 bytes
+CHECKPOINTS_KEPT = 2  # resumable checkpoints kept in the run's storage (the final specialist counts as one)
+GIB = 1024**3
 
 
 class TrainResult(BaseModel):
@@ -42,16 +52,20 @@ class TrainResult(BaseModel):
     n_train: int
     n_val: int
     run_name: str
+    steps: int  # optimizer steps of the whole run
+    attempt_start_steps: list[int]  # the step each attempt started from: [0] unless a worker failure was resumed
+    rows_skipped: int = 0  # span tagger: training rows whose JSON values could not be found in the request
 
 
 def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean loss over the batch, logits)."""
+    """(mean loss over the batch's scored units, logits)."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    if kind == "classifier":
-        logits = model(**inputs)
-        return torch.nn.functional.cross_entropy(logits, batch["labels"], ignore_index=IGNORE), logits
-    output = model(**inputs, labels=batch["labels"])
-    return output.loss, output.logits
+    if kind == "generator":
+        output = model(**inputs, labels=batch["labels"])
+        return output.loss, output.logits
+    logits = model(**inputs)  # classifier: [batch, labels]; span tagger: [batch, tokens, tags]
+    return torch.nn.functional.cross_entropy(logits.flatten(0, -2), batch["labels"].flatten(),
+                                             ignore_index=IGNORE), logits
 
 
 def _sum_across_workers(values: list[float], device: torch.device) -> list[float]:
@@ -65,7 +79,7 @@ def _sum_across_workers(values: list[float], device: torch.device) -> list[float
 @torch.no_grad()
 def _validate(model: torch.nn.Module, rows: list[dict], collate: Any, kind: str, device: torch.device) -> list[float]:
     """[loss sum, scored units, correct units] on this worker's validation rows; units are examples
-    (classifier: argmax = label) or answer tokens (generator: teacher-forced next-token accuracy)."""
+    (classifier: argmax = label) or tokens (span tagger: tags; generator: teacher-forced answer tokens)."""
     model.eval()
     loss_sum = units = correct = 0.0
     for start in range(0, len(rows), 64):  # 64 rows per forward pass
@@ -77,18 +91,19 @@ def _validate(model: torch.nn.Module, rows: list[dict], collate: Any, kind: str,
             loss_sum += float(loss) * int(scored.sum()) if scored.any() else 0.0
             units += len(labels)  # answers outside the label set count as wrong
             correct += float((logits.argmax(-1) == labels).sum())
-        else:
-            targets, predicted = labels[:, 1:], logits[:, :-1].argmax(-1)
-            scored = targets != IGNORE
-            loss_sum += float(loss) * int(scored.sum())
-            units += int(scored.sum())
-            correct += float(((predicted == targets) & scored).sum())
+            continue
+        if kind == "generator":
+            labels, logits = labels[:, 1:], logits[:, :-1]
+        scored = labels != IGNORE
+        loss_sum += float(loss) * int(scored.sum()) if scored.any() else 0.0
+        units += int(scored.sum())
+        correct += float(((logits.argmax(-1) == labels) & scored).sum())
     model.train()
     return [loss_sum, units, correct]
 
 
 def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; a classifier's head may get its own (higher) rate."""
+    """AdamW over the trainable parameters; an encoder's head may get its own (higher) rate."""
     head, body = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -99,7 +114,20 @@ def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
 
 
-def _epoch_metrics(epoch: int, train: list[float], val: list[float], seconds: float, kind: str) -> dict[str, float]:
+def _train_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+                scheduler: Any, trainable: list[torch.nn.Parameter], kind: str) -> float:
+    """One optimizer step (gradients averaged across workers by DDP); returns the batch's loss."""
+    loss, _ = _loss(model, batch, kind)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, max_norm=1.0)
+    optimizer.step()
+    scheduler.step()
+    return loss.detach().item()
+
+
+def _epoch_metrics(epoch: int, train: list[float], val: list[float], seconds: float, kind: str,
+                   device: torch.device) -> dict[str, float]:
     loss_sum, steps, examples, tokens = train
     metrics = {
         "epoch": float(epoch),
@@ -109,30 +137,63 @@ def _epoch_metrics(epoch: int, train: list[float], val: list[float], seconds: fl
         "epoch_seconds": seconds,
     }
     if val[1] > 0:
-        metrics["val_loss"] = val[0] / val[1] if kind == "generator" else val[0] / max(val[1], 1)
+        metrics["val_loss"] = val[0] / val[1]
         metrics["val_accuracy" if kind == "classifier" else "val_token_accuracy"] = val[2] / val[1]
+    if device.type == "cuda":
+        metrics["gpu_peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
     return metrics
 
 
-def _save_and_report(model: Any, tokenizer: Any, recipe: Recipe, history: list[dict[str, float]], rank: int) -> None:
+def _shard_loader(rows: list[dict], collate: Any, recipe: Recipe, rank: int, world: int) -> tuple[Any, Any]:
+    """(this worker's DataLoader, its DistributedSampler): batch_size / world examples per step per worker."""
+    import ray.train.torch
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    sampler = DistributedSampler(rows, num_replicas=world, rank=rank, shuffle=True, seed=recipe.seed)
+    per_worker_batch = max(1, recipe.batch_size // world)  # examples per step on this worker
+    loader = DataLoader(rows, batch_size=per_worker_batch, sampler=sampler, collate_fn=collate)
+    return ray.train.torch.prepare_data_loader(loader), sampler  # batches move to the worker's device
+
+
+def _report(metrics: dict[str, float], rank: int, checkpoint_state: tuple | None = None) -> None:
+    """Report metrics from every worker (a barrier); with `checkpoint_state` (model, optimizer, scheduler,
+    progress) rank 0 also saves a resumable checkpoint to the run's storage."""
+    import ray.train
+
+    if checkpoint_state is None or rank != 0:
+        ray.train.report(metrics)
+        return
+    progress = checkpoint_state[3]
+    with tempfile.TemporaryDirectory(prefix="llm2slm-checkpoint-") as folder:
+        save_train_state(folder, *checkpoint_state)
+        ray.train.report({**metrics, "step": float(progress.step)},
+                         checkpoint=ray.train.Checkpoint.from_directory(folder),
+                         checkpoint_dir_name=f"step-{progress.step:07d}-attempt-{len(progress.attempt_start_steps)}")
+
+
+def _save_and_report(model: Any, tokenizer: Any, recipe: Recipe, progress: TrainProgress, rank: int,
+                     extra_meta: dict[str, Any]) -> None:
     """Last epoch: rank 0 saves the specialist and reports it as the run's checkpoint; the others report metrics."""
     import ray.train
 
     if rank != 0:
-        ray.train.report(history[-1])
+        ray.train.report(progress.history[-1])
         return
     with tempfile.TemporaryDirectory(prefix="llm2slm-specialist-") as folder:
-        save_specialist(model, tokenizer, recipe, folder, extra={"final_metrics": history[-1]})
-        Path(folder, METRICS_FILE).write_text(json.dumps(history, indent=2))
-        ray.train.report(history[-1], checkpoint=ray.train.Checkpoint.from_directory(folder))
+        extra = {**extra_meta, "final_metrics": progress.history[-1], "steps": progress.step,
+                 "attempt_start_steps": progress.attempt_start_steps}
+        save_specialist(model, tokenizer, recipe, folder, extra=extra)
+        Path(folder, METRICS_FILE).write_text(json.dumps(progress.history, indent=2))
+        ray.train.report(progress.history[-1], checkpoint=ray.train.Checkpoint.from_directory(folder),
+                         checkpoint_dir_name="specialist")
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """The training function every Ray worker runs. `config`: recipe (dict), train_rows, val_rows,
-    tokenizer_json (tiny bases), threads_per_worker, use_gpu."""
+    tokenizer_json (tiny bases), threads_per_worker, use_gpu, extra_meta (saved in specialist.json),
+    mlflow ({tracking_uri, run_id}: rank 0 logs steps there), fault (tests only: FaultInjection)."""
     import ray.train
     import ray.train.torch
-    from torch.utils.data import DataLoader, DistributedSampler
     from transformers import get_linear_schedule_with_warmup
 
     recipe = Recipe.model_validate(config["recipe"])
@@ -145,52 +206,58 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     # Model and data: each worker tokenises and trains on its own shard of the rows.
     model, tokenizer = build_model(recipe, config.get("tokenizer_json"), use_gpu=bool(config.get("use_gpu")))
     collate = make_collator(recipe, tokenizer)
-    train_rows, val_rows = config["train_rows"], config["val_rows"][rank::world]
-    sampler = DistributedSampler(train_rows, num_replicas=world, rank=rank, shuffle=True, seed=recipe.seed)
-    per_worker_batch = max(1, recipe.batch_size // world)  # examples per step on this worker
-    loader = DataLoader(train_rows, batch_size=per_worker_batch, sampler=sampler, collate_fn=collate)
-    loader = ray.train.torch.prepare_data_loader(loader)  # moves batches to the worker's device
-    model = ray.train.torch.prepare_model(model)  # DistributedDataParallel when world > 1
+    loader, sampler = _shard_loader(config["train_rows"], collate, recipe, rank, world)
+    val_rows = config["val_rows"][rank::world]
+    model = ray.train.torch.prepare_model(model, move_to_device=recipe.quantization == "none")  # DDP if world > 1
     plain = getattr(model, "module", model)
-
     optimizer = _optimizer(plain, recipe)
-    total_steps = recipe.epochs * len(loader)  # optimizer steps
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * total_steps), total_steps)
+    steps_per_epoch, every = len(loader), recipe.checkpoint_every_steps  # optimizer steps
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * recipe.epochs *
+                                                steps_per_epoch), recipe.epochs * steps_per_epoch)
     trainable = [p for p in plain.parameters() if p.requires_grad]
 
-    history: list[dict[str, float]] = []
-    for epoch in range(1, recipe.epochs + 1):
+    # Resume from the run's latest checkpoint after a worker failure (step 0 on the first attempt).
+    progress = restore_train_state(ray.train.get_checkpoint(), plain, optimizer, scheduler)
+    fault = FaultInjection.model_validate(config["fault"]) if config.get("fault") else None
+    steps_log = StepLogger.open(config.get("mlflow"), rank, world)
+    for epoch in range(progress.step // steps_per_epoch + 1, recipe.epochs + 1):
         sampler.set_epoch(epoch)
-        model.train()
-        loss_sum = steps = examples = tokens = 0.0
-        start = time.perf_counter()
-        for batch in loader:
-            loss, _ = _loss(model, batch, recipe.kind)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, max_norm=1.0)
-            optimizer.step()
-            scheduler.step()
-            loss_sum, steps = loss_sum + float(loss), steps + 1
-            examples += len(batch["input_ids"])
-            tokens += float(batch["attention_mask"].sum())
+        done_before = progress.step - (epoch - 1) * steps_per_epoch  # steps of this epoch done before a resume
+        totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, steps, examples, tokens on this worker
+        start = last = time.perf_counter()
+        for batch in itertools.islice(loader, done_before, None):
+            loss = _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind)
+            progress.step += 1
+            tokens = float(batch["attention_mask"].sum())
+            totals = [totals[0] + loss, totals[1] + 1, totals[2] + len(batch["input_ids"]), totals[3] + tokens]
+            steps_log.add(progress.step, loss, scheduler.get_last_lr()[0], tokens, time.perf_counter() - last)
+            last = time.perf_counter()
+            maybe_fail(fault, rank, progress)
+            if every and progress.step % every == 0 and progress.step % steps_per_epoch:
+                steps_log.flush()  # the steps up to a checkpoint reach MLflow before it is reported
+                _report({"epoch": float(epoch)}, rank, (plain, optimizer, scheduler, progress))
         seconds = time.perf_counter() - start
-        train_totals = _sum_across_workers([loss_sum, steps, examples, tokens], device)
+        train_totals = _sum_across_workers(totals, device)
         val_start = time.perf_counter()
         val_totals = _sum_across_workers(_validate(plain, val_rows, collate, recipe.kind, device), device)
-        history.append(_epoch_metrics(epoch, train_totals, val_totals, seconds, recipe.kind))
-        history[-1]["val_seconds"] = time.perf_counter() - val_start
+        progress.history.append(_epoch_metrics(epoch, train_totals, val_totals, seconds, recipe.kind, device))
+        progress.history[-1]["val_seconds"] = time.perf_counter() - val_start
+        steps_log.flush()
         if epoch < recipe.epochs:
-            ray.train.report(history[-1])
-    _save_and_report(plain, tokenizer, recipe, history, rank)
+            due = bool(every) and progress.step % every == 0
+            _report(progress.history[-1], rank, (plain, optimizer, scheduler, progress) if due else None)
+    steps_log.close()
+    _save_and_report(plain, tokenizer, recipe, progress, rank, config.get("extra_meta") or {})
 
 
 def _ensure_ray(ray_address: str | None, storage_path: Path) -> None:
-    """Join the Ray cluster at `ray_address`, or start Ray in this process with a short temp folder."""
+    """Join the Ray cluster at `ray_address` (or RAY_ADDRESS), or start Ray in this process with a short
+    temp folder."""
     import ray
 
     if ray.is_initialized():
         return
+    ray_address = ray_address or os.environ.get("RAY_ADDRESS")
     if ray_address:
         ray.init(address=ray_address)
         return
@@ -211,10 +278,33 @@ def _tokenizer_json(recipe: Recipe, train_rows: list[dict]) -> str | None:
     return tokenizer_to_json(train_tiny_tokenizer(training_texts(train_rows), recipe.tiny_vocab_size))
 
 
+def _prepare_rows(recipe: Recipe, train_rows: list[dict], val_rows: list[dict]) -> tuple[list, list, dict]:
+    """Span tagger: rows with their value spans (rows whose values are not in the request are left out) and
+    how the LLM writes its JSON; other kinds: the rows as they are. Returns (train, val, extra specialist.json)."""
+    if recipe.kind != "span_tagger":
+        return train_rows, val_rows, {}
+    from llm2slm.training.spans import answer_style, tag_rows
+
+    fields = recipe.fields or []
+    tagged, skipped = tag_rows(train_rows, fields)
+    if not tagged:
+        raise ValueError(f"no training answer is a JSON object whose values appear in the request ({skipped} rows)")
+    style = answer_style([str(r.get("answer", "")) for r in train_rows], fields)
+    return tagged, tag_rows(val_rows, fields)[0], {"answer_style": style.model_dump(), "rows_skipped": skipped}
+
+
 def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int, use_gpu: bool,
-              storage_path: Path, ray_address: str | None = None, max_train_calls: int | None = None) -> TrainResult:
-    """Train `recipe` on the task's train split with Ray Train and copy the specialist to `out_dir`."""
-    from ray.train import RunConfig, ScalingConfig
+              storage_path: Path, ray_address: str | None = None, max_train_calls: int | None = None,
+              max_failures: int = 1, mlflow_run: dict[str, str] | None = None, run_name: str | None = None,
+              fault: FaultInjection | None = None, threads_per_worker: int | None = None) -> TrainResult:
+    """Train `recipe` on the task's train split with Ray Train and copy the specialist to `out_dir`.
+
+    max_failures: worker-group restarts from the latest checkpoint before the run fails. mlflow_run:
+    {tracking_uri, run_id} of an existing run that rank 0 logs per-step metrics to. run_name: the run's folder
+    in `storage_path` (re-using the name of an unfinished run resumes it; default: a new unique name).
+    fault: tests only, a worker that exits mid-run. threads_per_worker: torch threads in each worker (default:
+    this machine's cores / num_workers)."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     started = time.perf_counter()
@@ -222,19 +312,23 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     val_rows = sample_rows(read_rows(Path(task_dir) / "val.jsonl"), recipe.max_val_examples, recipe.seed)
     if not train_rows:
         raise ValueError(f"{task_dir}: the train split is empty")
+    train_rows, val_rows, extra_meta = _prepare_rows(recipe, train_rows, val_rows)
     storage_path = Path(storage_path).resolve()
     storage_path.mkdir(parents=True, exist_ok=True)
     _ensure_ray(ray_address, storage_path)
-    threads = max(1, (os.cpu_count() or 1) // num_workers)  # torch threads per worker
-    run_name = f"{Path(task_dir).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // num_workers)  # torch threads per worker
+    run_name = run_name or f"{Path(task_dir).name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"recipe": recipe.model_dump(mode="json"), "train_rows": train_rows,
                            "val_rows": val_rows, "tokenizer_json": _tokenizer_json(recipe, train_rows),
-                           "threads_per_worker": threads, "use_gpu": use_gpu},
+                           "threads_per_worker": threads, "use_gpu": use_gpu, "extra_meta": extra_meta,
+                           "mlflow": mlflow_run, "fault": fault.model_dump() if fault else None},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker=None if use_gpu else {"CPU": 1}),
-        run_config=RunConfig(name=run_name, storage_path=str(storage_path)),
+        run_config=RunConfig(name=run_name, storage_path=str(storage_path),
+                             failure_config=FailureConfig(max_failures=max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT)),
     )
     result = trainer.fit()
     out_dir = Path(out_dir)
@@ -245,9 +339,11 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     if not (out_dir / SPECIALIST_FILE).is_file():
         raise RuntimeError(f"the training run {run_name} saved no specialist")
     history = json.loads((out_dir / METRICS_FILE).read_text())
+    meta = json.loads((out_dir / SPECIALIST_FILE).read_text())
     last = history[-1]
     return TrainResult(model_dir=out_dir, metrics={**last, "wall_s": time.perf_counter() - started},
                        history=history, wall_seconds=time.perf_counter() - started,
                        train_seconds=sum(h["epoch_seconds"] for h in history),
                        examples_per_s=last["examples_per_s"], tokens_per_s=last["tokens_per_s"],
-                       n_train=len(train_rows), n_val=len(val_rows), run_name=run_name)
+                       n_train=len(train_rows), n_val=len(val_rows), run_name=run_name, steps=meta["steps"],
+                       attempt_start_steps=meta["attempt_start_steps"], rows_skipped=extra_meta.get("rows_skipped", 0))

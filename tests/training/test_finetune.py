@@ -1,4 +1,5 @@
-"""Real fine-tuning: Ray Train workers, PEFT LoRA on MiniLM, a tiny generator, MLflow round trips."""
+"""Real fine-tuning: Ray Train workers, PEFT LoRA on MiniLM, a tiny generator, the span tagger resuming after a
+killed worker, MLflow round trips."""
 
 from __future__ import annotations
 
@@ -102,6 +103,66 @@ def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
     assert meta["kind"] == "generator" and (result.model_dir / "tokenizer.json").is_file()
     answers = Specialist.load(result.model_dir).predict_rows(_json_rows(3, 9))
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+
+    # registered with the promotion gate, then served by alias: the same answers come back
+    import mlflow
+
+    from llm2slm.config import RegistryConfig
+    from llm2slm.registry import load_policy
+    from llm2slm.training.mlflow_log import log_specialist
+    from tasks.register import register_specialist
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("t", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        model_uri = log_specialist(result.model_dir)
+    policy = default_catalogue_path().parents[1] / "mlflow" / "promotion_policy.yaml"
+    metrics = {"agreement": 1.0, "json_valid": 1.0, "field_f1": 1.0, "latency_ms_p95": 1.0}
+    version = register_specialist.fn("task-09", model_uri, "json", metrics, {}, RegistryConfig(), policy, uri)
+    assert load_policy(policy).mode != "auto" or "champion" in version.aliases
+    alias = "champion" if "champion" in version.aliases else "challenger"
+    served = mlflow.pyfunc.load_model(f"models:/{version.name}@{alias}")
+    assert served.predict([{"messages": r["messages"], "tools": None} for r in _json_rows(3, 9)]) == answers
+
+
+def test_span_tagger_resumes_after_a_worker_dies_logs_steps_and_round_trips(tmp_path, ray_session):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from llm2slm.specialist import Specialist
+    from llm2slm.training.checkpoint import FaultInjection
+    from llm2slm.training.mlflow_log import log_specialist
+    from llm2slm.training.train import fine_tune
+    from tests.training.slot_rows import slot_rows
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = MlflowClient(uri).create_experiment("t", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = MlflowClient(uri).create_run(experiment).info.run_id
+    task = _write_task(tmp_path / "task", {"train": slot_rows(48, 1), "val": slot_rows(16, 2)})
+    candidate = find_candidate(load_catalogue(default_catalogue_path()), "minilm-span-tagger")
+    # 2 workers x 4 rows per step: 6 steps per epoch, 24 in all; a checkpoint every 3 steps; rank 1 dies after step 5
+    recipe = recipe_for(candidate, task_stats_from_dir(task), epochs=4, batch_size=8, checkpoint_every_steps=3)
+    result = fine_tune(recipe, task, tmp_path / "model", num_workers=2, use_gpu=False,
+                       storage_path=tmp_path / "runs", max_failures=1, fault=FaultInjection(rank=1, step=5),
+                       mlflow_run={"tracking_uri": uri, "run_id": run_id})
+    assert result.attempt_start_steps == [0, 3]  # the second attempt resumed at the checkpointed step, not 0
+    assert result.steps == 24 and len(result.history) == 4 and result.rows_skipped == 0
+    assert result.history[-1]["val_token_accuracy"] > 0.8
+
+    losses = MlflowClient(uri).get_metric_history(run_id, "train.step_loss")  # flushed at checkpoints and epoch ends
+    assert {m.step for m in losses} == set(range(1, 25))
+    assert all(m.value > 0 for m in MlflowClient(uri).get_metric_history(run_id, "train.tokens_per_s"))
+    assert (result.model_dir / "adapter" / "adapter_config.json").is_file()  # LoRA: the adapter, not merged weights
+
+    test = slot_rows(30, 3)
+    predicted = Specialist.load(result.model_dir).predict_rows(test)
+    assert all(set(json.loads(p)) <= set(recipe.fields) for p in predicted)
+    assert sum(p == r["answer"] for p, r in zip(predicted, test, strict=True)) >= 20  # exact JSON, of 30
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(experiment_id=experiment):
+        loaded = mlflow.pyfunc.load_model(log_specialist(result.model_dir))
+    assert loaded.predict([{"messages": r["messages"], "tools": None} for r in test[:4]]) == predicted[:4]
 
 
 def test_recipe_errors_name_the_field():

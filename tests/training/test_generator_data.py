@@ -1,0 +1,87 @@
+"""Generators: loss on answer tokens only, and a saved specialist that carries its adapter and chat template."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from llm2slm.training.data import IGNORE, GeneratorCollator, encode_prompt
+from llm2slm.training.recipe import Recipe
+from llm2slm.training.tiny import build_tiny_llama, train_tiny_tokenizer
+
+ROWS = [
+    {"messages": [{"role": "system", "content": "Extract the booking as JSON."},
+                  {"role": "user", "content": "a table for 4 people at 7pm"}],
+     "tools": None, "answer": '{"people": "4 people", "time": "7pm"}'},
+    {"messages": [{"role": "user", "content": "hello there"}], "tools": None, "answer": "{}"},
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    texts = [m["content"] for r in ROWS for m in r["messages"]] + [r["answer"] for r in ROWS]
+    return train_tiny_tokenizer(texts * 20, vocab_size=300)
+
+
+def test_prompt_tokens_get_no_loss_and_answer_tokens_do(tokenizer):
+    batch = GeneratorCollator(tokenizer, max_length=128, max_new_tokens=32)(ROWS)
+    for i, row in enumerate(ROWS):
+        prompt = encode_prompt(tokenizer, row["messages"], None, 128)
+        answer = tokenizer(row["answer"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        length = len(prompt) + len(answer)
+        assert batch["input_ids"][i, : len(prompt)].tolist() == prompt  # the chat template's rendering
+        assert (batch["labels"][i, : len(prompt)] == IGNORE).all()  # prompt: no loss
+        assert batch["labels"][i, len(prompt):length].tolist() == answer  # answer + EOS: the loss
+        assert (batch["labels"][i, length:] == IGNORE).all() and batch["attention_mask"][i, length:].sum() == 0
+    rendered = tokenizer.apply_chat_template(ROWS[0]["messages"], tokenize=False, add_generation_prompt=True)
+    assert rendered.endswith("<|assistant|>") and "<|system|>" in rendered
+
+
+def _save_base(tokenizer, folder):
+    model = build_tiny_llama(tokenizer, seed=3)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_lora_specialist_saves_adapter_tokenizer_and_chat_template(tokenizer, tmp_path, merge):
+    from llm2slm.training.models import build_generator, load_generator, save_specialist
+
+    base = _save_base(tokenizer, tmp_path / "base")
+    recipe = Recipe(kind="generator", base_model=str(base), method="lora", merge_weights=merge,
+                    max_length=64, max_new_tokens=16)
+    model, tok = build_generator(recipe)
+    with torch.no_grad():  # move the adapter away from its zero start so that it changes the output
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.add_(0.05)
+    inputs = torch.tensor([encode_prompt(tok, ROWS[0]["messages"], None, 40)])
+    expected = model(input_ids=inputs).logits
+    out = save_specialist(model, tok, recipe, tmp_path / "specialist")
+
+    meta = json.loads((out / "specialist.json").read_text())
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert json.loads((out / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base)
+    assert meta["weights"] == ("merged" if merge else "adapter")
+    assert (out / "model.safetensors").is_file() == merge
+    assert meta["chat_template"] == tokenizer.chat_template and (out / "chat_template.jinja").is_file()
+    loaded, loaded_tok, _ = load_generator(out)
+    assert loaded_tok.chat_template == tokenizer.chat_template
+    assert torch.allclose(loaded(input_ids=inputs).logits, expected, atol=1e-4)
+
+
+def test_recipe_fields_for_checkpoints_and_quantization():
+    with pytest.raises(ValueError, match="quantization"):
+        Recipe(kind="classifier", base_model="all-MiniLM-L6-v2", labels=["a", "b"], quantization="4bit")
+    with pytest.raises(ValueError, match="checkpoint_every_steps"):
+        Recipe(kind="generator", base_model="tiny:llama", method="full", checkpoint_every_steps=-1)
+    from llm2slm.training.models import quantization_config
+
+    qlora = Recipe(kind="generator", base_model="some/model", quantization="4bit", max_length=256)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA GPU"):
+            quantization_config(qlora, use_gpu=True)
+    assert quantization_config(qlora.model_copy(update={"quantization": "none"}), use_gpu=False) is None
