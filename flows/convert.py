@@ -13,11 +13,13 @@ from prefect import flow
 from pydantic import BaseModel
 
 from llm2slm.config import Config, load_config
+from llm2slm.curation.audit import admin_examples_path
+from llm2slm.registry import load_policy
 from llm2slm.tracking import RunContext
 from llm2slm.versioning import commit_stage, ensure_repo, hash_of, push
 from tasks.cluster import discover_tasks
 from tasks.curate import curate
-from tasks.evaluate import evaluate_specialist
+from tasks.evaluate import Evaluation, best_evaluation, evaluate_specialist, write_task_report
 from tasks.export import export_snapshot
 from tasks.finetune import finetune_task
 from tasks.register import register_specialist
@@ -52,33 +54,56 @@ class ConversionSummary(BaseModel):
     outcomes: list[TaskOutcome]
 
 
+def try_candidate(cfg: Config, ctx: RunContext, task_id: str, task_dir: Path, candidate: str, shape: str,
+                  tags: dict[str, str]) -> tuple[str, Evaluation]:
+    """Fine-tune one selected candidate, log it as an MLflow model, evaluate it; (model URI, evaluation)."""
+    tags = {**tags, "llm2slm.candidate": candidate}
+    trained = finetune_task(task_id, candidate, task_dir, cfg.paths.models_dir / task_id / candidate,
+                            cfg.catalogue_path(), cfg.finetune, cfg.paths.runs_dir, cfg.ray_address,
+                            tracking=ctx, tags=tags)
+    model_uri = track_finetune(ctx, task_id, trained.model_dir, trained.metrics, trained.recipe, tags,
+                               run_id=trained.mlflow_run_id)
+    scores = evaluate_specialist(task_id, trained.model_dir, task_dir, shape, cfg.evaluate,
+                                 curated=cfg.paths.data_dir / "curated.parquet", candidate=candidate)
+    track_stage(ctx, "evaluate", {**scores.metrics, "n_test": scores.n_test}, params={"shape": shape,
+                "usage_source": scores.usage_source}, task_id=task_id, tags=tags, record=scores.model_dump())
+    return model_uri, scores
+
+
 @flow(name="specialise-task")
 def specialise_task(cfg: Config, ctx: RunContext, task: dict, tasks_dir: Path) -> TaskOutcome:
     task_id, task_dir = task["task_id"], tasks_dir / task["task_id"]
     outcome = TaskOutcome(task_id=task_id, name=task["name"], calls=task["size"], output_shape=task["output_shape"],
                           decision="llm")
     tags = {**ctx.tags, "llm2slm.task_name": task["name"]}
-    choice = select_model(task_id, task_dir, task["output_shape"], cfg.select, cfg.catalogue_path())
-    track_stage(ctx, "select", {"n_train": choice.n_train, "n_distinct_answers": choice.n_distinct_answers},
-                params={"decision": choice.decision, "candidate": choice.candidate, "shape": choice.output_shape},
-                task_id=task_id, tags=tags, record=choice.model_dump())
+    choice = select_model(task_id, task_dir, task, cfg.select, cfg.catalogue_path())
+    screens = {f"screen.{v.name}": v.screen for v in choice.verdicts if v.screen is not None}
+    track_stage(ctx, "select", {"n_train": choice.n_train, "n_distinct_answers": choice.n_distinct_answers,
+                                "n_eligible": sum(v.eligible for v in choice.verdicts), **screens},
+                params={"decision": choice.decision, "candidates": ",".join(choice.candidates),
+                        "shape": choice.output_shape, "reasons": " | ".join(choice.reasons)},
+                task_id=task_id, tags={**tags, "llm2slm.decision": choice.decision}, record=choice.model_dump())
     outcome = outcome.model_copy(update={"decision": choice.decision, "candidate": choice.candidate,
                                          "output_shape": choice.output_shape, "reasons": choice.reasons})
     if choice.decision != "specialist":
         return outcome
-    trained = finetune_task(task_id, choice.candidate, task_dir, cfg.paths.models_dir / task_id,
-                            cfg.catalogue_path(), cfg.finetune, cfg.paths.runs_dir, cfg.ray_address)
-    model_uri = track_finetune(ctx, task_id, trained.model_dir, trained.metrics, trained.recipe, tags)
-    scores = evaluate_specialist(task_id, trained.model_dir, task_dir, cfg.evaluate)
-    track_stage(ctx, "evaluate", scores.model_dump(exclude={"examples", "task_id"}), task_id=task_id, tags=tags,
-                record=scores.model_dump())
-    version = register_specialist(task_id, model_uri, scores.agreement, tags, cfg.registry, cfg.mlflow_tracking_uri)
+    tried = {name: try_candidate(cfg, ctx, task_id, task_dir, name, choice.output_shape, tags)
+             for name in choice.candidates}
+    gate_metric = load_policy(cfg.policy_path()).metrics[choice.output_shape].metric
+    best = best_evaluation([scores for _, scores in tried.values()], gate_metric)
+    report = write_task_report(task_id, task["name"], [scores for _, scores in tried.values()], best.candidate,
+                               gate_metric, cfg.paths.runs_dir / "reports" / task_id)
+    track_stage(ctx, "report", best.metrics, params={"chosen": best.candidate, "gate_metric": gate_metric},
+                artifacts=report, task_id=task_id, tags={**tags, "llm2slm.candidate": best.candidate})
+    version = register_specialist(task_id, tried[best.candidate][0], choice.output_shape, best.metrics,
+                                  {**tags, "llm2slm.candidate": best.candidate}, cfg.registry, cfg.policy_path(),
+                                  cfg.mlflow_tracking_uri)
     track_stage(ctx, "register", {"version": float(version.version), "gate_passed": float(version.gate_passed)},
-                params={"model": version.name, "aliases": ",".join(version.aliases)}, task_id=task_id, tags=tags,
-                record=version.model_dump())
-    return outcome.model_copy(update={"agreement": scores.agreement, "latency_ms_p50": scores.latency_ms_p50,
-                                      "model_name": version.name, "version": version.version,
-                                      "aliases": version.aliases})
+                params={"model": version.name, "aliases": ",".join(version.aliases), "mode": version.mode},
+                task_id=task_id, tags=tags, record=version.model_dump())
+    return outcome.model_copy(update={"candidate": best.candidate, "agreement": best.agreement,
+                                      "latency_ms_p50": best.latency_ms_p50, "model_name": version.name,
+                                      "version": version.version, "aliases": version.aliases})
 
 
 @flow(name="convert")
@@ -89,16 +114,17 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
     ensure_repo(paths.project, paths.dvc_cache, paths.dvc_remote)
     ctx = start_conversion(cfg.mlflow_tracking_uri, cfg.artifact_root(), {"llm2slm.project": paths.project.name})
 
-    snapshot = export_snapshot(paths.store, data / "raw.parquet")
+    snapshot = export_snapshot(cfg, data / "raw.parquet")
     commit_stage(paths.project, "export")
-    audit = curate(data / "raw.parquet", data / "curated.parquet", data / "curate_audit.json", cfg.curate)
+    audit = curate(data / "raw.parquet", data / "curated.parquet", data / "curate_audit.json", cfg.curate,
+                   admin_examples_path(paths.home))
     commit_stage(paths.project, "curate")
     track_stage(ctx, "curate", audit.model_dump(), params=cfg.curate.model_dump(),
                 artifacts=[data / "curate_audit.json"])
     found = discover_tasks(data / "curated.parquet", data / "catalogue.json", data / "assignments.parquet", cfg.cluster)
     commit_stage(paths.project, "cluster")
     track_stage(ctx, "cluster", found.model_dump(), params=cfg.cluster.model_dump(),
-                artifacts=[data / "catalogue.json", data / "catalogue.png"])
+                artifacts=[data / "catalogue.json", data / "catalogue.png", data / "catalogue.html"])
     split_tasks(data / "curated.parquet", data / "assignments.parquet", data / "tasks", cfg.split)
     commit_stage(paths.project, "split")
     push(paths.project)

@@ -11,6 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from llm2slm.cli_gateway import add_gateway_command
+from llm2slm.cli_keys import add_key_commands
+from llm2slm.cli_registry import add_registry_commands
 from llm2slm.config import Config, ConfigError, load_config
 from llm2slm.env import prepare_environment
 
@@ -46,23 +49,29 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @app.command()
-def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL files of call records (.jsonl or .jsonl.gz).")],
+def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL files of call records (.jsonl or .jsonl.gz), "
+                                                     "or OTLP JSON files of OpenTelemetry GenAI spans.")],
+           fmt: Annotated[str, typer.Option("--format", help="auto | jsonl | otel")] = "auto",
            project: ProjectOpt = None, home: HomeOpt = None) -> None:
-    """Validate call records and append them to the local store. A file with any bad line is rejected whole."""
-    from llm2slm.store import CallStore, IngestError
+    """Validate call records and append them to the encrypted store. A file with any bad record is rejected whole."""
+    from llm2slm.store import IngestError, MasterKeyError, open_store
 
     cfg = _setup(project, home)
-    store = CallStore(cfg.paths.store)
+    try:
+        store = open_store(cfg)
+    except MasterKeyError as exc:
+        _fail(str(exc))
     failed = False
     for path in files:
         try:
-            report = store.ingest(path)
+            report = store.ingest(path, fmt)
         except IngestError as exc:
             typer.echo(f"error: {exc}", err=True)
             failed = True
             continue
         typer.echo(f"{path}: {report.read} records read, {report.stored} stored, "
                    f"{report.already_stored} already in the store")
+    store.close()
     if failed:
         raise typer.Exit(1)
 
@@ -106,9 +115,13 @@ def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsam
 
 def _run_flow(cfg: Config):
     from flows.convert import convert as convert_flow
-    from llm2slm.store import CallStore
+    from llm2slm.store import MasterKeyError, open_store
 
-    if CallStore(cfg.paths.store).count() == 0:
+    try:
+        empty = open_store(cfg).count() == 0
+    except MasterKeyError as exc:
+        _fail(str(exc))
+    if empty:
         _fail(f"the call store {cfg.paths.store} is empty: run `llm2slm ingest FILE.jsonl` first")
     try:
         return convert_flow(project_dir=str(cfg.paths.project), home=str(cfg.paths.home))
@@ -122,12 +135,13 @@ def _run_flow(cfg: Config):
 def stage(name: Annotated[str, typer.Argument(help="export | curate | cluster | split")],
           project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Run one data stage on its own (what `dvc repro` calls); same code as the flow's stage."""
+    from llm2slm.capture.keys import AuthError
     from llm2slm.stages import run_stage
 
     cfg = _setup(project, home)
     try:
         typer.echo(run_stage(name, cfg))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, AuthError) as exc:
         _fail(str(exc), 1)
 
 
@@ -139,6 +153,11 @@ def ui(project: ProjectOpt = None, home: HomeOpt = None,
 
     cfg = _setup(project, home)
     serve_uis(cfg, mlflow_port, prefect_port)
+
+
+add_registry_commands(app)
+add_gateway_command(app)
+add_key_commands(app)
 
 
 def main() -> None:

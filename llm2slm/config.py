@@ -23,10 +23,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EntityType = Literal["PERSON", "LOCATION", "ORGANIZATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS",
+                     "SSN", "URL", "DATE_OF_BIRTH", "API_KEY", "BEARER_TOKEN", "PASSWORD"]
+DropReason = Literal["error", "empty_response", "truncated", "invalid_tool_call", "refusal"]
+
+
 class CurateConfig(_Section):
-    scrub: list[Literal["EMAIL", "PHONE", "CREDIT_CARD"]] = ["EMAIL", "PHONE", "CREDIT_CARD"]
-    drop_failed: bool = True
-    dedup: Literal["exact", "none"] = "exact"
+    """S2 curation; docs/curation.md explains each field."""
+
+    scrub: list[EntityType] = list(EntityType.__args__)
+    operator: Literal["placeholder", "hash", "redact"] = "placeholder"
+    hash_salt_env: str = Field("LLM2SLM_SCRUB_SALT", description="environment variable with the hash salt (16+ chars)")
+    min_score: float = Field(0.3, ge=0, le=1, description="recognizer results below this score are ignored")
+    ner_model: str | None = Field(None, description="tagger weights (.npz); None: the packaged model")
+    drop: list[DropReason] = list(DropReason.__args__)
+    refusal_patterns: list[str] = Field(default_factory=lambda: [
+        r"^(?:i'?m|i am) (?:sorry|afraid),? (?:but )?i (?:can(?:'|no)?t|cannot|am unable to|won't) "
+        r"(?:help|assist|comply|provide|do that|fulfil)",
+        r"^i (?:can(?:'|no)?t|cannot|won't) (?:help|assist|comply) with (?:that|this)",
+        r"^as an ai(?: language model)?,? i (?:can(?:'|no)?t|cannot|am not able)",
+        r"^(?:sorry|unfortunately),? (?:but )?i (?:can(?:'|no)?t|cannot) (?:help|assist|comply)"],
+        description="case-insensitive regexes on the start of a text answer that mark a refusal")
+    dedup: Literal["exact", "near", "none"] = "near"
+    near_dup_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity of shingle sets, 0-1")
+    shingle_chars: int = Field(5, ge=2, le=20, description="characters per shingle of the normalised text")
+    minhash_permutations: int = Field(128, ge=16, le=1024)
+    seed: int = 13
+    audit_examples: int = Field(20, ge=0, description="before/after examples in the admin-only file")
 
 
 class ClusterConfig(_Section):
@@ -38,6 +61,12 @@ class ClusterConfig(_Section):
     min_samples: int = Field(5, ge=1)
     keywords: int = Field(5, ge=1, le=20)
     seed: int = 13
+    umap_fit_max: int = Field(25_000, ge=100, description="UMAP is fitted on at most this many calls")
+    outlier_reach_quantile: float = Field(0.95, gt=0, le=1)
+    outlier_budget: float = Field(0.05, ge=0, le=1, description="largest share of calls left as outliers")
+    structure_threshold: float = Field(0.8, gt=0, le=1)
+    id_match_similarity: float = Field(0.9, gt=0, le=1)
+    assign_coverage: float = Field(0.99, gt=0.5, le=1)
 
 
 class SplitConfig(_Section):
@@ -51,6 +80,15 @@ class SelectConfig(_Section):
     closed_label_max: int = Field(400, ge=2)
     closed_label_coverage: float = Field(0.98, gt=0, le=1)
     min_calls: int = Field(50, ge=1)
+    top_k: int = Field(1, ge=1, description="candidates kept per task (each is fine-tuned and evaluated)")
+    licences: list[str] = Field(default_factory=lambda: ["apache-2.0", "mit", "llama3.2"], min_length=1)
+    memory_budget_mib: float = Field(16384, gt=0, description="weights at `precision` must fit, MiB")
+    precision: Literal["bf16", "4bit"] = "bf16"
+    span_share: float = Field(0.95, gt=0, le=1, description="json_spans: share of string values found verbatim")
+    screen_calls: int = Field(40, ge=1, description="validation calls each candidate is screened on")
+    screen_shots: int = Field(4, ge=1, description="encoder few-shot screen: training calls per label")
+    screen_generators: bool = True
+    screen_max_params: int = Field(1_000_000_000, ge=0, description="larger generators are not screened")
 
 
 class FinetuneConfig(_Section):
@@ -59,16 +97,63 @@ class FinetuneConfig(_Section):
     max_train_calls: int = Field(6000, ge=1)
     epochs: int | None = Field(None, ge=1, description="overrides the recipe's epochs for every task")
     seed: int = 13
+    checkpoint_every_steps: int = Field(100, ge=0, description="optimizer steps between resumable checkpoints")
+    max_failures: int = Field(1, ge=-1, description="worker-group restarts from the last checkpoint; -1: no limit")
+
+
+class TokenPrice(_Section):
+    prompt: float = Field(ge=0, description="USD per 1M prompt tokens")
+    completion: float = Field(ge=0, description="USD per 1M completion tokens")
 
 
 class EvaluateConfig(_Section):
     max_test_calls: int = Field(400, ge=1)
     latency_calls: int = Field(50, ge=1)
+    llm_prices: dict[str, TokenPrice] = Field(
+        default_factory=lambda: {"default": TokenPrice(prompt=2.5, completion=10.0)},
+        description="per LLM model name (longest matching prefix wins), plus 'default'")
+    cpu_hour_usd: float = Field(0.05, ge=0, description="what one CPU core costs per hour, USD")
+
+    @model_validator(mode="after")
+    def _has_default_price(self) -> "EvaluateConfig":
+        if "default" not in self.llm_prices:
+            raise ValueError("llm_prices: needs a 'default' entry for models not listed")
+        return self
 
 
 class RegistryConfig(_Section):
-    champion_min_agreement: float = Field(0.85, ge=0, le=1)
     model_prefix: str = Field("llm2slm", pattern=r"^[A-Za-z0-9_.-]+$")
+    policy: str = Field("mlflow/promotion_policy.yaml", description="the promotion gate, relative to the project")
+
+
+class GatewayConfig(_Section):
+    """The capture gateway (`llm2slm gateway`): an OpenAI-compatible proxy that records every call."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=1, le=65535)
+    upstream_base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://")
+    upstream_api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the upstream key")
+    upstream_timeout_s: float = Field(120.0, gt=0)
+    keep_alive_s: float = Field(75.0, gt=0, description="idle agent connections are kept open this long, seconds")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body accepted, bytes")
+    queue_size: int = Field(10000, ge=1, description="records waiting for the writer at most")
+    batch_size: int = Field(256, ge=1, description="records committed to the store in one write at most")
+    commit_linger_ms: float = Field(0.0, ge=0, le=1000, description="a commit waits this long for more records, ms")
+    fail_open: bool = Field(False, description="answer even when the record could not be stored")
+    extra_request_keys: list[str] = Field(default_factory=list, description="request keys accepted beyond OpenAI's")
+
+
+class CaptureConfig(_Section):
+    """The encrypted call store and the API keys (docs/capture-store.md)."""
+
+    master_key_env: str = Field("LLM2SLM_MASTER_KEY", description="environment variable holding the master key")
+    master_key_file: Path | None = Field(None, description="read when the variable is unset; default "
+                                                           "<home>/keys/master.key")
+    keyring: Path | None = Field(None, description="hashed API keys; default <home>/keys/keyring.json")
+    api_key_env: str = Field("LLM2SLM_API_KEY", description="environment variable holding the caller's API key")
+    local_keys: bool = Field(True, description="create a missing master key and pipeline curator key (local use)")
+    segment_max_bytes: int = Field(64 * 1024 * 1024, ge=4096,
+                                   description="a writer starts a new segment past this size, bytes")
 
 
 class Paths(_Section):
@@ -119,6 +204,8 @@ class Config(_Section):
     finetune: FinetuneConfig = FinetuneConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     registry: RegistryConfig = RegistryConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    capture: CaptureConfig = CaptureConfig()
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> "Config":
@@ -131,6 +218,15 @@ class Config(_Section):
         if self.mlflow_tracking_uri.startswith(("sqlite:", "file:")) or "://" not in self.mlflow_tracking_uri:
             return (self.paths.mlflow_dir / "artifacts").as_uri()
         return None
+
+    def policy_path(self) -> Path:
+        path = Path(self.registry.policy)
+        if path.is_absolute():
+            return path
+        in_project = self.paths.project / path
+        if in_project.exists():
+            return in_project
+        return Path(__file__).resolve().parents[1] / path
 
     def catalogue_path(self) -> Path:
         path = Path(self.select.catalogue)

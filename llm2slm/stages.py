@@ -10,12 +10,14 @@ def run_stage(name: str, cfg: Config) -> str:
     if name == "export":
         from tasks.export import export_snapshot
 
-        info = export_snapshot.fn(cfg.paths.store, data / "raw.parquet")
+        info = export_snapshot.fn(cfg, data / "raw.parquet")
         return f"export: {info.n_calls} calls -> {info.path}"
     if name == "curate":
+        from llm2slm.curation.audit import admin_examples_path
         from tasks.curate import curate
 
-        audit = curate.fn(data / "raw.parquet", data / "curated.parquet", data / "curate_audit.json", cfg.curate)
+        audit = curate.fn(data / "raw.parquet", data / "curated.parquet", data / "curate_audit.json", cfg.curate,
+                          admin_examples_path(cfg.paths.home))
         return f"curate: {audit.n_in} -> {audit.n_out} calls"
     if name == "cluster":
         from tasks.cluster import discover_tasks

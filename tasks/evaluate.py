@@ -1,12 +1,15 @@
-"""Stage: measure a specialist against the LLM on the task's held-out calls.
+"""Stage: measure a specialist against the LLM on the task's held-out calls, by output shape.
 
-Agreement is the share of test calls where the specialist's answer means the same as the LLM's (see
-llm2slm.agreement). Latency is the wall time of one call answered alone (batch of one), on this machine.
+Quality: agreement with the LLM (llm2slm.agreement) plus the shape's own figures (llm2slm.shape_metrics).
+Speed on this machine: single-call latency p50/p95 (batch of one) and calls/s at batch throughput.
+Cost per 1,000 calls: the LLM's from its logged token usage, the specialist's from its measured time
+(llm2slm.costs). `write_task_report` turns a task's evaluations into a Markdown page and a PNG.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -15,8 +18,10 @@ import numpy as np
 from prefect import task
 from pydantic import BaseModel
 
-from llm2slm.agreement import agreement
 from llm2slm.config import EvaluateConfig
+from llm2slm.costs import llm_cost_per_1k, logged_usage, specialist_cost_per_1k
+from llm2slm.eval_report import write_report
+from llm2slm.shape_metrics import shape_metrics
 from tasks.split import read_split
 
 log = logging.getLogger("llm2slm.evaluate")
@@ -24,12 +29,20 @@ log = logging.getLogger("llm2slm.evaluate")
 
 class Evaluation(BaseModel):
     task_id: str
+    candidate: str | None = None
+    output_shape: str
     n_test: int
-    agreement: float
-    latency_ms_p50: float
-    latency_ms_p95: float
-    calls_per_s: float
-    examples: list[dict]  # a few (answer, prediction) pairs for the report
+    metrics: dict[str, float]  # quality, latency_ms_p50/p95, calls_per_s, cost_per_1k_{llm,specialist}_usd
+    usage_source: str  # where the LLM's token counts come from: logged, estimated or mixed
+    examples: list[dict]  # a few (LLM answer, specialist answer) pairs for the report
+
+    @property
+    def agreement(self) -> float:
+        return self.metrics["agreement"]
+
+    @property
+    def latency_ms_p50(self) -> float:
+        return self.metrics["latency_ms_p50"]
 
 
 def _sample(rows: list[dict], limit: int, seed: int = 0) -> list[dict]:
@@ -38,32 +51,55 @@ def _sample(rows: list[dict], limit: int, seed: int = 0) -> list[dict]:
     return random.Random(seed).sample(rows, limit)
 
 
+def _timings(specialist, rows: list[dict], n_single: int) -> dict[str, float]:
+    """Latency of single calls answered alone (batch of one), ms."""
+    single = []
+    for row in rows[:n_single]:
+        started = time.perf_counter()
+        specialist.predict_rows([row])
+        single.append((time.perf_counter() - started) * 1000.0)
+    return {"latency_ms_p50": float(np.percentile(single, 50)), "latency_ms_p95": float(np.percentile(single, 95))}
+
+
 @task(name="evaluate")
-def evaluate_specialist(task_id: str, model_dir: Path, task_dir: Path, cfg: EvaluateConfig) -> Evaluation:
+def evaluate_specialist(task_id: str, model_dir: Path, task_dir: Path, shape: str, cfg: EvaluateConfig,
+                        curated: Path | None = None, candidate: str | None = None) -> Evaluation:
+    """Score the specialist in `model_dir` on the task's test split; `curated` holds the calls' logged usage."""
     from llm2slm.specialist import Specialist
 
-    rows = _sample(read_split(task_dir, "test"), cfg.max_test_calls)
+    rows = _sample(read_split(task_dir, "test"), cfg.max_test_calls) if (task_dir / "test.jsonl").is_file() else []
     if not rows:
         raise ValueError(f"task {task_id} has no test calls in {task_dir}")
     specialist = Specialist.load(model_dir)
     started = time.perf_counter()
     predicted = specialist.predict_rows(rows)
-    batch_s = time.perf_counter() - started
+    seconds_per_call = (time.perf_counter() - started) / len(rows)
     reference = [row["answer"] for row in rows]
-    timings = []
-    for row in rows[: cfg.latency_calls]:
-        one = time.perf_counter()
-        specialist.predict_rows([row])
-        timings.append((time.perf_counter() - one) * 1000.0)  # ms per call, batch of one
-    result = Evaluation(
-        task_id=task_id,
-        n_test=len(rows),
-        agreement=agreement(predicted, reference),
-        latency_ms_p50=float(np.percentile(timings, 50)),
-        latency_ms_p95=float(np.percentile(timings, 95)),
-        calls_per_s=len(rows) / batch_s if batch_s > 0 else 0.0,
-        examples=[{"llm": r, "specialist": p} for r, p in zip(reference[:5], predicted[:5], strict=True)],
-    )
-    log.info("task %s: agreement %.3f on %d calls, p50 %.1f ms", task_id, result.agreement, result.n_test,
-             result.latency_ms_p50)
+    metrics = shape_metrics(shape, predicted, reference)
+    metrics.update(_timings(specialist, rows, cfg.latency_calls))
+    metrics["calls_per_s"] = 1.0 / seconds_per_call if seconds_per_call > 0 else 0.0
+    llm_cost, source = llm_cost_per_1k(rows, logged_usage(curated, {r["id"] for r in rows}), cfg.llm_prices)
+    metrics["cost_per_1k_llm_usd"] = llm_cost
+    metrics["cost_per_1k_specialist_usd"] = specialist_cost_per_1k(seconds_per_call, os.cpu_count() or 1,
+                                                                   cfg.cpu_hour_usd)
+    result = Evaluation(task_id=task_id, candidate=candidate, output_shape=shape, n_test=len(rows), metrics=metrics,
+                        usage_source=source,
+                        examples=[{"llm": r, "specialist": p} for r, p in zip(reference[:5], predicted[:5],
+                                                                              strict=True)])
+    log.info("task %s (%s): agreement %.3f on %d calls, p50 %.1f ms, $%.4f vs LLM $%.4f per 1k calls", task_id,
+             candidate, metrics["agreement"], len(rows), metrics["latency_ms_p50"],
+             metrics["cost_per_1k_specialist_usd"], llm_cost)
     return result
+
+
+@task(name="report")
+def write_task_report(task_id: str, task_name: str, evaluations: list[Evaluation], chosen: str | None,
+                      gate_metric: str, out_dir: Path) -> list[Path]:
+    """The task's report.md and report.png under `out_dir`."""
+    return list(write_report(task_id, task_name, evaluations, chosen, gate_metric, out_dir))
+
+
+def best_evaluation(evaluations: list[Evaluation], metric: str) -> Evaluation:
+    """The candidate that scores highest on the gate's metric (then on agreement, then the faster one)."""
+    return max(evaluations, key=lambda e: (e.metrics.get(metric, 0.0), e.metrics["agreement"],
+                                           -e.metrics["latency_ms_p95"]))

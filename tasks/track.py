@@ -36,13 +36,17 @@ def track_stage(ctx: RunContext, stage: str, metrics: dict[str, Any], params: di
 
 @task(name="track-finetune")
 def track_finetune(ctx: RunContext, task_id: str, model_dir: Path, metrics: dict[str, Any],
-                   recipe: dict[str, Any], tags: dict[str, str]) -> str:
-    """Log the fine-tuning run with its recipe and metrics and the specialist as an MLflow model; returns its URI."""
+                   recipe: dict[str, Any], tags: dict[str, str], run_id: str | None = None) -> str:
+    """Log the fine-tuning run with its recipe and metrics and the specialist as an MLflow model; returns its URI.
+    `run_id`: the run the training already logged its steps to (finetune_task opened it); else a new child run."""
     import mlflow
 
     from llm2slm.training.mlflow_log import log_specialist
 
-    with stage_run(ctx, "finetune", task_id, tags):
+    if run_id:
+        mlflow.set_tracking_uri(ctx.tracking_uri)
+    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None) if run_id else \
+            stage_run(ctx, "finetune", task_id, tags):
         mlflow.log_params({f"recipe.{k}": str(v)[:500] for k, v in recipe.items()})
         log_flat("", metrics)
         mlflow.log_dict(json.loads(json.dumps(recipe, default=str)), "recipe.json")

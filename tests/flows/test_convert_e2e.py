@@ -86,6 +86,9 @@ def test_mlflow_holds_stage_runs_and_a_registered_model_that_predicts(project, d
     runs = mlflow.search_runs(experiment_names=["llm2slm-convert"], output_format="list")
     stages = {(r.data.tags.get("llm2slm.stage"), r.data.tags.get("llm2slm.task_id")) for r in runs}
     assert ("curate", None) in stages and ("cluster", None) in stages
+    cluster_run = next(r for r in runs if r.data.tags.get("llm2slm.stage") == "cluster")
+    logged = {a.path for a in client.list_artifacts(cluster_run.info.run_id)}
+    assert {"catalogue.json", "catalogue.png", "catalogue.html"} <= logged, logged
     for outcome in trained:
         for stage in ("select", "finetune", "evaluate", "register"):
             assert (stage, outcome["task_id"]) in stages

@@ -5,7 +5,7 @@ import pytest
 
 from llm2slm.config import load_config
 from llm2slm.snapshot import write_snapshot
-from llm2slm.store import CallStore
+from llm2slm.store import open_store, pipeline_principal
 from llm2slm.versioning import commit_stage, ensure_repo, hash_of, out_hashes, push, status
 from tests.factories import make_record
 
@@ -23,8 +23,8 @@ def project(tmp_path, repo_root):
 def test_a_committed_stage_is_clean_hashed_and_pushed(project):
     cfg = load_config(project)
     ensure_repo(project, cfg.paths.dvc_cache, cfg.paths.dvc_remote)
-    CallStore(cfg.paths.store).append([make_record(i, f"q{i}") for i in range(3)])
-    write_snapshot(list(CallStore(cfg.paths.store).iter_records()), cfg.paths.data_dir / "raw.parquet")
+    open_store(cfg).append([make_record(i, f"q{i}") for i in range(3)])
+    write_snapshot(list(open_store(cfg).read(pipeline_principal(cfg))), cfg.paths.data_dir / "raw.parquet")
     commit_stage(project, "export")
     digest = hash_of(project, cfg.paths.data_dir / "raw.parquet")
     assert len(digest) == 32
@@ -33,7 +33,7 @@ def test_a_committed_stage_is_clean_hashed_and_pushed(project):
     assert any(cfg.paths.dvc_remote.rglob("*")), "the remote holds the pushed data"
     assert cfg.paths.dvc_cache.is_relative_to(cfg.paths.home)
     # a change to the store makes the stage stale again
-    CallStore(cfg.paths.store).append([make_record(9, "new")])
+    open_store(cfg).append([make_record(9, "new")])
     assert "export" in status(project)
 
 

@@ -1,50 +1,123 @@
 import json
 
 from llm2slm.config import SelectConfig
+from llm2slm.selection import rank_key, span_share, task_shape
 from llm2slm.training.catalogue import default_catalogue_path
-from tasks.select import answer_profile, select_model
+from tasks.select import select_model
+
+TOPICS = {"card": ["where is my card", "card not arrived", "when does the card come"],
+          "rate": ["exchange rate today", "euro to dollar rate", "what rate do you give"]}
 
 
-def _task(folder, answers):
+def _rows(answers, users=None):
+    users = users or [f"q{i}" for i in range(len(answers))]
+    return [{"id": f"c{i}", "messages": [{"role": "user", "content": u}], "tools": None, "answer": a}
+            for i, (u, a) in enumerate(zip(users, answers, strict=True))]
+
+
+def _task(folder, answers, users=None, val=None):
     folder.mkdir(parents=True)
-    rows = [{"id": f"c{i}", "messages": [{"role": "user", "content": f"q{i}"}], "tools": None, "answer": a}
-            for i, a in enumerate(answers)]
-    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(answers, users)))
+    if val:
+        (folder / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(*val)))
     return folder
 
 
-def test_closed_label_sets_get_the_encoder_classifier(tmp_path):
-    task = _task(tmp_path / "t", ['{"intent": "a"}', '{"intent": "b"}', '{"intent": "c"}'] * 40)
-    choice = select_model.fn("t", task, "json", SelectConfig(), default_catalogue_path())
+def test_closed_label_sets_get_the_encoder_classifier_screened_few_shot(tmp_path):
+    users = [TOPICS[t][i % 3] + f" #{i}" for i, t in enumerate(["card", "rate"] * 40)]
+    answers = [t for t in ["card", "rate"] * 40]
+    val = ([t for t in ["card", "rate"] * 5], [TOPICS[t][(i + 1) % 3] for i, t in enumerate(["card", "rate"] * 5)])
+    task = _task(tmp_path / "t", answers, users, val)
+    choice = select_model.fn("t", task, {"output_shape": "json"}, SelectConfig(), default_catalogue_path())
     assert choice.decision == "specialist" and choice.model_kind == "classifier"
-    assert choice.candidate == "minilm-classifier" and choice.output_shape == "closed_label"
-    assert "3 distinct answers" in choice.reasons[0]
+    assert choice.candidates == ["minilm-classifier"] and choice.output_shape == "closed_label"
+    assert "2 distinct answers over 80 training calls" in choice.reasons[0]
+    verdict = next(v for v in choice.verdicts if v.name == "minilm-classifier")
+    assert verdict.kept and verdict.screen >= 0.8 and "nearest neighbour" in verdict.screen_method
+    assert all(not v.eligible for v in choice.verdicts if v.kind != "classifier")
 
 
-def test_open_answers_get_a_generator(tmp_path):
-    task = _task(tmp_path / "t", [json.dumps({"date": f"day {i}"}) for i in range(120)])
-    choice = select_model.fn("t", task, "json", SelectConfig(), default_catalogue_path())
+def test_open_json_answers_get_a_generator_whose_random_weights_screen_at_zero(tmp_path):
+    task = _task(tmp_path / "t", [json.dumps({"date": f"day {i}"}) for i in range(120)],
+                 val=([json.dumps({"date": "day 1"})], ["q"]))
+    choice = select_model.fn("t", task, {"output_shape": "json"}, SelectConfig(), default_catalogue_path())
     assert choice.model_kind == "generator" and choice.candidate == "tiny-generator"
     assert choice.output_shape == "json"
+    tiny = next(v for v in choice.verdicts if v.name == "tiny-generator")
+    assert tiny.screen == 0.0 and "random weights" in tiny.screen_method
+    qwen = next(v for v in choice.verdicts if v.name == "qwen2.5-0.5b-instruct")
+    assert not qwen.eligible and any("hub is offline" in r for r in qwen.reasons)
+
+
+def test_json_copied_from_the_request_gets_the_span_tagger(tmp_path):
+    users = [f"a table for {n} people on day {n + 1}" for n in range(60)]
+    answers = [json.dumps({"people": f"{n} people", "day": f"day {n + 1}"}) for n in range(60)]
+    task = _task(tmp_path / "t", answers, users, val=(answers[:5], users[:5]))
+    choice = select_model.fn("t", task, {"output_shape": "json"}, SelectConfig(top_k=2), default_catalogue_path())
+    assert choice.output_shape == "json_spans" and "100.0% of their string values" in choice.reasons[0]
+    assert choice.candidates == ["minilm-span-tagger", "tiny-generator"] and choice.model_kind == "span_tagger"
+    tagger = next(v for v in choice.verdicts if v.name == "minilm-span-tagger")
+    assert tagger.screen == 1.0 and "span ceiling" in tagger.screen_method
 
 
 def test_a_too_small_task_stays_on_the_llm_with_its_reason(tmp_path):
     task = _task(tmp_path / "t", ["yes", "no"] * 10)
-    choice = select_model.fn("t", task, "closed_label", SelectConfig(min_calls=50), default_catalogue_path())
-    assert choice.decision == "llm" and choice.candidate is None
+    choice = select_model.fn("t", task, {"output_shape": "closed_label"}, SelectConfig(min_calls=50),
+                             default_catalogue_path())
+    assert choice.decision == "llm" and choice.candidate is None and choice.candidates == []
     assert "20 training calls < select.min_calls=50" in choice.reasons[0]
 
 
-def test_answer_profile_thresholds():
-    assert answer_profile(["a"] * 50 + ["b"] * 50, max_labels=10, coverage=0.98) == (True, 2)
-    assert answer_profile([str(i) for i in range(100)], max_labels=10, coverage=0.98) == (False, 100)
+def test_constraints_filter_candidates_and_each_reason_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    task = _task(tmp_path / "t", [f"free answer number {i}" for i in range(80)])
+    cfg = SelectConfig(licences=["apache-2.0"], memory_budget_mib=1000, precision="bf16", screen_generators=False)
+    choice = select_model.fn("t", task, {"output_shape": "free_text", "tokens": {
+        "request": {"p99": 9000}, "answer": {"p99": 100}}}, cfg, default_catalogue_path())
+    verdicts = {v.name: v for v in choice.verdicts}
+    assert any("licence llama3.2 not in select.licences" in r for r in verdicts["llama-3.2-1b-instruct"].reasons)
+    assert any("> select.memory_budget_mib=1,000" in r for r in verdicts["phi-3.5-mini-instruct"].reasons)
+    assert any("context 8192 tokens < the task's p99 of 9100" in r
+               for r in verdicts["smollm2-360m-instruct"].reasons)
+    assert any("context 1024 tokens" in r for r in verdicts["tiny-generator"].reasons)
+    assert choice.candidate == "qwen2.5-0.5b-instruct" and verdicts["qwen2.5-0.5b-instruct"].screen is None
 
 
 def test_tool_calls_stay_on_the_llm_offline_when_no_candidate_can_learn_them(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     answers = [json.dumps([{"name": "f", "arguments": {"x": i}}]) for i in range(120)]
-    choice = select_model.fn("t", _task(tmp_path / "t", answers), "tool_call", SelectConfig(), default_catalogue_path())
-    assert choice.decision == "llm" and "no generator candidate for shape tool_call" in choice.reasons[-1]
+    cfg = SelectConfig(screen_generators=False)
+    choice = select_model.fn("t", _task(tmp_path / "t", answers), {"output_shape": "tool_call"}, cfg,
+                             default_catalogue_path())
+    assert choice.decision == "llm" and "no generator candidate" in choice.reasons[-1]
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    online = select_model.fn("t", tmp_path / "t", "tool_call", SelectConfig(), default_catalogue_path())
+    online = select_model.fn("t", tmp_path / "t", {"output_shape": "tool_call"}, cfg, default_catalogue_path())
     assert online.decision == "specialist" and online.candidate == "qwen2.5-0.5b-instruct"
+
+
+def test_shape_rules_and_ranking():
+    labels = ["a"] * 50 + ["b"] * 50
+    assert task_shape("free_text", labels, _rows(labels), 400, 0.98, 0.95)[0] == "closed_label"
+    unique = [str(i) for i in range(100)]
+    assert task_shape("free_text", unique, _rows(unique), 400, 0.98, 0.95)[0] == "free_text"
+    assert task_shape("tool_call", labels, _rows(labels), 400, 0.98, 0.95)[0] == "tool_call"
+    half = _rows([json.dumps({"k": "x"}), json.dumps({"k": "absent"})], ["x marks", "nothing"])
+    assert span_share(half) == 0.5
+    ranked = sorted([("zero", 0.0), ("unknown", None), ("good", 0.7), ("better", 0.9)],
+                    key=lambda item: rank_key(0, item[1]))
+    assert [name for name, _ in ranked] == ["better", "good", "unknown", "zero"]
+
+
+def test_zero_shot_screen_runs_a_local_generator_and_reads_tool_call_blocks(tmp_path):
+    from llm2slm.screening import _as_tool_calls, zero_shot_screen
+    from llm2slm.training.tiny import build_tiny_llama, train_tiny_tokenizer
+
+    tokenizer = train_tiny_tokenizer(["a table for two people", '{"people": "two"}'] * 20, vocab_size=300)
+    build_tiny_llama(tokenizer, seed=1).save_pretrained(tmp_path / "gen")
+    tokenizer.save_pretrained(tmp_path / "gen")
+    val = _rows(['{"people": "two"}'] * 2, ["a table for two people"] * 2)
+    score, how = zero_shot_screen(str(tmp_path / "gen"), val, max_new_tokens=4)
+    assert score == 0.0 and how == "zero-shot, 2 val calls"  # random weights cannot write the JSON
+    block = '<tool_call>\n{"name": "book", "arguments": {"n": 2}}\n</tool_call>'
+    assert json.loads(_as_tool_calls(block)) == [{"name": "book", "arguments": {"n": 2}}]
+    assert _as_tool_calls("plain text") == "plain text"

@@ -1,0 +1,340 @@
+"""The specialist registry: one MLflow registered model per task, its aliases, the champion gate and the audit trail.
+
+A new version gets `challenger`. `champion` moves only through `promote` (the gate of the promotion policy,
+or `force` with a reason) or `rollback` (back to the previous champion). Every move is written on the version
+it concerns as tags: `alias.<alias>` holds the latest move of that alias onto the version, and `audit.NNNN` one
+tag per event (who, when in UTC, what, why, the gate's figures). The registered model keeps the tag
+`llm2slm.champion_history`, the versions that held `champion` in order, so rollback knows the previous one.
+
+A version carries what the gate needs as tags, so the gate can be run again at any time: `llm2slm.shape` and
+`metric.<name>` for each evaluation figure.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SHAPES = ("closed_label", "json_spans", "json", "tool_call", "free_text")
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "llm2slm.champion_history"
+SHAPE_TAG = "llm2slm.shape"
+METRIC_PREFIX = "metric."
+AUDIT_PREFIX = "audit."
+
+
+class RegistryError(ValueError):
+    """A registry request cannot be done; the message names the model, version or rule at fault."""
+
+
+class GateFailed(RegistryError):
+    """The gate refused a promotion; `result` holds the figures."""
+
+    def __init__(self, result: "GateResult") -> None:
+        super().__init__("gate failed: " + "; ".join(r for r in result.reasons if r.startswith("FAIL")))
+        self.result = result
+
+
+class ShapeRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(min_length=1, description="evaluation metric the gate reads, in [0, 1]")
+    threshold: float = Field(ge=0, le=1)
+
+
+class PromotionPolicy(BaseModel):
+    """mlflow/promotion_policy.yaml, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "manual"]
+    metrics: dict[str, ShapeRule]
+    tolerance: float = Field(ge=0, le=1, description="how far below the champion a challenger may score")
+    latency_p95_ms: float = Field(gt=0, description="single-call p95 latency budget, ms")
+
+    @model_validator(mode="after")
+    def _every_shape(self) -> "PromotionPolicy":
+        unknown = sorted(set(self.metrics) - set(SHAPES))
+        missing = [s for s in SHAPES if s not in self.metrics]
+        if unknown:
+            raise ValueError(f"metrics: unknown shapes {unknown}; known: {list(SHAPES)}")
+        if missing:
+            raise ValueError(f"metrics: no rule for shapes {missing}")
+        return self
+
+
+def load_policy(path: Path | str) -> PromotionPolicy:
+    """Read and validate the promotion policy. Raises RegistryError naming the file and field at fault."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{path}: cannot read the promotion policy: {exc}") from exc
+    try:
+        return PromotionPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors(include_url=False))
+        raise RegistryError(f"{path}: invalid promotion policy: {problems}") from exc
+
+
+class GateResult(BaseModel):
+    passed: bool
+    reasons: list[str]
+    figures: dict[str, Any]
+
+
+def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
+         champion_metrics: dict[str, float] | None = None) -> GateResult:
+    """Threshold on the shape's metric, no worse than the champion beyond the tolerance, latency within budget."""
+    if shape not in policy.metrics:
+        raise RegistryError(f"shape {shape!r} has no rule in the promotion policy; known: {sorted(policy.metrics)}")
+    rule = policy.metrics[shape]
+    value = metrics.get(rule.metric)
+    latency = metrics.get("latency_ms_p95")
+    champion_value = (champion_metrics or {}).get(rule.metric)
+    figures = {"shape": shape, "metric": rule.metric, "value": value, "threshold": rule.threshold,
+               "champion_value": champion_value, "tolerance": policy.tolerance,
+               "latency_ms_p95": latency, "latency_budget_ms": policy.latency_p95_ms}
+    reasons = []
+    if value is None:
+        reasons.append(f"FAIL {rule.metric} was not measured for this version")
+    else:
+        ok = value >= rule.threshold
+        reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} "
+                       f"threshold {rule.threshold:.3f}")
+        if champion_value is not None:
+            floor = champion_value - policy.tolerance
+            ok = value >= floor
+            reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} champion "
+                           f"{champion_value:.3f} - tolerance {policy.tolerance:.3f}")
+    if latency is None:
+        reasons.append("FAIL latency_ms_p95 was not measured for this version")
+    else:
+        ok = latency <= policy.latency_p95_ms
+        reasons.append(f"{'ok' if ok else 'FAIL'} latency p95 {latency:.1f} ms {'<=' if ok else '>'} "
+                       f"budget {policy.latency_p95_ms:.0f} ms")
+    return GateResult(passed=not any(r.startswith("FAIL") for r in reasons), reasons=reasons, figures=figures)
+
+
+def model_name(prefix: str, task_id: str) -> str:
+    return f"{prefix}-{task_id}"
+
+
+def current_user(by: str | None = None) -> str:
+    return by or os.environ.get("USER") or getpass.getuser()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# ---- reading the registry ----
+
+def _client(tracking_uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def require_model(client, name: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as exc:
+        raise RegistryError(f"no registered model {name!r} (has its task been converted?)") from exc
+
+
+def require_version(client, name: str, version: str):
+    from mlflow.exceptions import MlflowException
+
+    require_model(client, name)
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"{name} has no version {version!r}") from exc
+
+
+def alias_version(client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def version_figures(version) -> tuple[str | None, dict[str, float]]:
+    """(shape, metrics) recorded on a model version's tags."""
+    tags = version.tags or {}
+    metrics = {}
+    for key, value in tags.items():
+        if key.startswith(METRIC_PREFIX):
+            try:
+                metrics[key[len(METRIC_PREFIX):]] = float(value)
+            except ValueError:
+                continue
+    return tags.get(SHAPE_TAG), metrics
+
+
+def champion_history(client, name: str) -> list[str]:
+    tags = require_model(client, name).tags or {}
+    return [str(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
+
+
+def audit_trail(client, name: str) -> list[dict[str, Any]]:
+    """Every recorded alias move of a model's versions, oldest first."""
+    from mlflow.exceptions import MlflowException
+
+    require_model(client, name)
+    events = []
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        raise RegistryError(f"cannot list the versions of {name}: {exc}") from exc
+    for version in versions:
+        for key, value in (version.tags or {}).items():
+            if key.startswith(AUDIT_PREFIX):
+                events.append({"version": str(version.version), **json.loads(value)})
+    return sorted(events, key=lambda e: (e["at"], int(e["version"]), e.get("seq", 0)))
+
+
+# ---- moving aliases ----
+
+def record_event(client, name: str, version: str, action: str, alias: str, by: str, why: str,
+                 figures: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write one audit event on the version (and `alias.<alias>` when the alias moved onto it)."""
+    existing = client.get_model_version(name, version).tags or {}
+    seq = 1 + sum(key.startswith(AUDIT_PREFIX) for key in existing)
+    event = {"action": action, "alias": alias, "by": by, "at": _now(), "why": why, "figures": figures or {},
+             "seq": seq}
+    text = json.dumps(event, sort_keys=True, default=str)
+    client.set_model_version_tag(name, version, f"{AUDIT_PREFIX}{seq:04d}", text)
+    if action in ("set", "promote", "force-promote", "rollback"):
+        client.set_model_version_tag(name, version, f"alias.{alias}", text)
+    return event
+
+
+def _move_champion(client, name: str, version: str, action: str, by: str, why: str,
+                   figures: dict[str, Any], history: list[str]) -> None:
+    previous = alias_version(client, name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    record_event(client, name, version, action, CHAMPION, by, why, figures)
+    if previous and previous != version:
+        record_event(client, name, previous, "lost", CHAMPION, by, f"{action} of version {version}: {why}")
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+class AliasMove(BaseModel):
+    name: str
+    version: str
+    previous: str | None
+    action: str
+    gate: GateResult | None = None
+
+
+def promote(client, name: str, version: str, policy: PromotionPolicy, by: str | None = None,
+            why: str = "", force: bool = False) -> AliasMove:
+    """Move `champion` to `version` if it passes the gate (or `force` with a reason). Raises GateFailed."""
+    target = require_version(client, name, version)
+    version = str(target.version)
+    if force and not why.strip():
+        raise RegistryError("--force needs --reason: say why the gate is overridden")
+    previous = alias_version(client, name, CHAMPION)
+    if previous == version:
+        raise RegistryError(f"{name} version {version} is already the champion")
+    shape, metrics = version_figures(target)
+    if shape is None:
+        raise RegistryError(f"{name} version {version} has no {SHAPE_TAG} tag: it was not registered by llm2slm")
+    champion_metrics = version_figures(client.get_model_version(name, previous))[1] if previous else None
+    result = gate(policy, shape, metrics, champion_metrics)
+    if not result.passed and not force:
+        raise GateFailed(result)
+    action = "promote" if result.passed else "force-promote"
+    why = why or "gate passed: " + "; ".join(result.reasons)
+    figures = {**result.figures, "gate_passed": result.passed, "gate_reasons": result.reasons}
+    history = [v for v in champion_history(client, name) if v != version] + [version]
+    _move_champion(client, name, version, action, current_user(by), why, figures, history)
+    return AliasMove(name=name, version=version, previous=previous, action=action, gate=result)
+
+
+def rollback(client, name: str, by: str | None = None, why: str = "") -> AliasMove:
+    """Move `champion` back to the version that held it before the current one."""
+    require_model(client, name)
+    current = alias_version(client, name, CHAMPION)
+    if current is None:
+        raise RegistryError(f"{name} has no champion to roll back")
+    history = champion_history(client, name)
+    if current in history:
+        history = history[:len(history) - 1 - history[::-1].index(current)]
+    existing = {str(v.version) for v in client.search_model_versions(f"name='{name}'")}
+    while history and history[-1] not in existing:  # a deleted version cannot serve again
+        history.pop()
+    if not history:
+        raise RegistryError(f"{name} has no previous champion before version {current}")
+    target = history[-1]
+    why = why or f"rollback from version {current}"
+    _move_champion(client, name, target, "rollback", current_user(by), why, {"from_version": current}, history)
+    return AliasMove(name=name, version=target, previous=current, action="rollback")
+
+
+class RegisteredVersion(BaseModel):
+    task_id: str
+    name: str
+    version: str
+    aliases: list[str]
+    gate_passed: bool
+    gate_reasons: list[str]
+    mode: str
+
+
+def _ensure_model(client, name: str, task_id: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, tags={"llm2slm.task_id": task_id},
+                                       description=f"llm2slm specialist for discovered task {task_id}")
+
+
+def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str, shape: str,
+                     metrics: dict[str, float], tags: dict[str, str], policy: PromotionPolicy,
+                     by: str | None = None) -> RegisteredVersion:
+    """Register `model_uri` as a new version: `challenger` always; `champion` too when the policy is auto and the
+    gate passes. The version's tags carry the shape and metrics so the gate can be rerun by `llm2slm promote`."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = _client(tracking_uri)
+    _ensure_model(client, name, task_id)
+    version_tags = {**tags, SHAPE_TAG: shape, **{f"{METRIC_PREFIX}{k}": f"{v:.6g}" for k, v in metrics.items()}}
+    version = str(mlflow.register_model(model_uri, name, tags=version_tags).version)
+    who = current_user(by)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    record_event(client, name, version, "set", CHALLENGER, who, "new version from the convert flow",
+                 {"shape": shape, **metrics})
+    champion = alias_version(client, name, CHAMPION)
+    champion_metrics = version_figures(client.get_model_version(name, champion))[1] if champion else None
+    result = gate(policy, shape, metrics, champion_metrics)
+    aliases = [CHALLENGER]
+    if policy.mode == "auto" and result.passed:
+        promote(client, name, version, policy, by=who, why="automatic: " + "; ".join(result.reasons))
+        aliases.append(CHAMPION)
+    elif policy.mode == "manual":
+        record_event(client, name, version, "awaiting-promotion", CHAMPION, who,
+                     "policy mode is manual: `llm2slm promote` moves champion",
+                     {**result.figures, "gate_passed": result.passed, "gate_reasons": result.reasons})
+    else:
+        record_event(client, name, version, "gate-failed", CHAMPION, who, "; ".join(result.reasons),
+                     {**result.figures, "gate_passed": False, "gate_reasons": result.reasons})
+    return RegisteredVersion(task_id=task_id, name=name, version=version, aliases=aliases,
+                             gate_passed=result.passed, gate_reasons=result.reasons, mode=policy.mode)

@@ -1,0 +1,125 @@
+"""The champion gate, promote, rollback and force on a real MLflow sqlite registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from llm2slm.registry import (
+    GateFailed,
+    PromotionPolicy,
+    RegistryError,
+    alias_version,
+    audit_trail,
+    champion_history,
+    gate,
+    load_policy,
+    promote,
+    register_version,
+    rollback,
+)
+from tests.mlflow_factories import log_fixed_model, tracking_uri
+
+RULES = {s: {"metric": "agreement", "threshold": 0.8} for s in
+         ("closed_label", "json_spans", "json", "tool_call", "free_text")}
+GOOD = {"agreement": 0.92, "latency_ms_p95": 20.0}
+BAD = {"agreement": 0.40, "latency_ms_p95": 20.0}
+
+
+def _policy(mode="auto", **extra) -> PromotionPolicy:
+    return PromotionPolicy(mode=mode, metrics=RULES, tolerance=0.02, latency_p95_ms=100, **extra)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(tmp_path)
+    return tmp_path, uri, MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _register(folder, uri, metrics, policy, answer="yes"):
+    return register_version(uri, "llm2slm-task-01", "task-01", log_fixed_model(folder, answer), "closed_label",
+                            metrics, {"llm2slm.candidate": "fixed"}, policy, by="ci")
+
+
+def test_the_shipped_policy_loads_and_a_bad_one_names_the_field(repo_root, tmp_path):
+    policy = load_policy(repo_root / "mlflow" / "promotion_policy.yaml")
+    assert policy.mode in ("auto", "manual") and "free_text" in policy.metrics
+    data = yaml.safe_load((repo_root / "mlflow" / "promotion_policy.yaml").read_text())
+    del data["metrics"]["tool_call"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(RegistryError, match=r"metrics: .*no rule for shapes \['tool_call'\]"):
+        load_policy(tmp_path / "p.yaml")
+
+
+def test_gate_checks_threshold_champion_tolerance_and_latency():
+    policy = _policy()
+    assert gate(policy, "json", GOOD).passed
+    assert not gate(policy, "json", BAD).passed
+    assert gate(policy, "json", GOOD, {"agreement": 0.93}).passed  # within the 0.02 tolerance
+    worse = gate(policy, "json", GOOD, {"agreement": 0.99})
+    assert not worse.passed and any("champion 0.990" in r for r in worse.reasons)
+    slow = gate(policy, "json", {"agreement": 0.95, "latency_ms_p95": 250.0})
+    assert not slow.passed and any(r.startswith("FAIL latency p95 250.0 ms") for r in slow.reasons)
+    assert not gate(policy, "json", {"latency_ms_p95": 1.0}).passed  # metric not measured
+
+
+def test_a_gate_failure_leaves_champion_then_force_and_rollback_are_recorded(store):
+    import mlflow
+
+    folder, uri, client = store
+    policy = _policy()
+    first = _register(folder, uri, GOOD, policy, answer="v1")
+    assert first.aliases == ["challenger", "champion"] and first.gate_passed
+    second = _register(folder, uri, BAD, policy, answer="v2")
+    assert second.aliases == ["challenger"] and not second.gate_passed
+    name = "llm2slm-task-01"
+    assert alias_version(client, name, "champion") == first.version
+    assert alias_version(client, name, "challenger") == second.version
+
+    with pytest.raises(GateFailed, match="agreement 0.400 < threshold 0.800"):
+        promote(client, name, second.version, policy, by="rm")
+    assert alias_version(client, name, "champion") == first.version
+    with pytest.raises(RegistryError, match="--force needs --reason"):
+        promote(client, name, second.version, policy, by="rm", force=True)
+
+    forced = promote(client, name, second.version, policy, by="rm", why="hotfix for a new intent", force=True)
+    assert forced.action == "force-promote" and forced.previous == first.version
+    tag = json.loads(client.get_model_version(name, second.version).tags["alias.champion"])
+    assert tag["by"] == "rm" and tag["why"] == "hotfix for a new intent" and tag["at"].endswith("+00:00")
+    assert tag["figures"]["value"] == 0.4 and tag["figures"]["gate_passed"] is False
+    assert champion_history(client, name) == [first.version, second.version]
+    assert mlflow.pyfunc.load_model(f"models:/{name}@champion").predict([{"messages": []}]) == ["v2"]
+
+    back = rollback(client, name, by="rm", why="complaints")
+    assert back.version == first.version and alias_version(client, name, "champion") == first.version
+    assert mlflow.pyfunc.load_model(f"models:/{name}@champion").predict([{"messages": []}]) == ["v1"]
+    actions = [(e["version"], e["action"], e["alias"], e["by"]) for e in audit_trail(client, name)]
+    assert (second.version, "force-promote", "champion", "rm") in actions
+    assert (first.version, "rollback", "champion", "rm") in actions
+    assert (second.version, "lost", "champion", "rm") in actions
+    assert (second.version, "gate-failed", "champion", "ci") in actions
+    with pytest.raises(RegistryError, match="no previous champion before version"):
+        rollback(client, name, by="rm")
+
+
+def test_manual_mode_waits_for_promote_and_errors_name_the_problem(store):
+    folder, uri, client = store
+    policy = _policy(mode="manual")
+    first = _register(folder, uri, GOOD, policy)
+    assert first.aliases == ["challenger"] and first.gate_passed
+    name = "llm2slm-task-01"
+    assert alias_version(client, name, "champion") is None
+    with pytest.raises(RegistryError, match="no champion to roll back"):
+        rollback(client, name)
+    move = promote(client, name, first.version, policy, by="rm")
+    assert move.action == "promote" and alias_version(client, name, "champion") == first.version
+    with pytest.raises(RegistryError, match="already the champion"):
+        promote(client, name, first.version, policy)
+    with pytest.raises(RegistryError, match="has no version '9'"):
+        promote(client, name, "9", policy)
+    with pytest.raises(RegistryError, match="no registered model 'llm2slm-task-77'"):
+        promote(client, "llm2slm-task-77", "1", policy)
