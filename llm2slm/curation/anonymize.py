@@ -73,11 +73,16 @@ def anonymize(text: str, found: list[Found], state: CallOperators, where: str, e
 
     if not found:
         return text
-    results = [RecognizerResult(entity, start, end, score) for start, end, entity, score in found]
-    # Presidio applies operators from the end of the text backwards; number placeholders in reading order first.
     if state.operator == "placeholder":
-        for start, end, entity, _ in found:
-            state.placeholder(entity, text[start:end])
+        # replaced here rather than by Presidio's engine, which would merge the words of a name that the scrubber
+        # keeps apart ("<PERSON_1> <PERSON_2>"); placeholders are numbered in reading order
+        pieces, last = [], 0
+        for start, end, entity, _ in sorted(found):
+            pieces += [text[last:start], state.placeholder(entity, text[start:end])]
+            state.counts[(entity, where)] += 1
+            last = end
+        return "".join(pieces) + text[last:]
+    results = [RecognizerResult(entity, start, end, score) for start, end, entity, score in found]
     out = engine.anonymize(text=text, analyzer_results=results,
                            operators=state.operator_configs({f[2] for f in found}))
     for item in out.items:

@@ -28,6 +28,10 @@ _JOINERS = re.compile(r"^[ \t\-]*$")  # what may separate two tokens of one span
 # Format and banking words that look like acronyms or names but never identify anyone.
 NEVER_ENTITIES = frozenset({"JSON", "XML", "HTML", "CSV", "PDF", "API", "URL", "SQL", "HTTP", "HTTPS", "SMS", "PIN",
                             "ATM", "ID", "OK", "FAQ", "AI", "IBAN", "SWIFT", "ISO", "UTC", "GMT", "AM", "PM"})
+# Days and months name dates, not people or places ("Friday", "September 20"): a date is not identifying alone.
+CALENDAR_WORDS = frozenset({"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY", "JANUARY",
+                            "FEBRUARY", "MARCH", "APRIL", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
+                            "NOVEMBER", "DECEMBER", "TODAY", "TOMORROW", "TONIGHT"})
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,9 @@ class HashedTagger:
         found: list[tuple[int, int, str]] = []
         count: list[int] = []  # tokens per span
         for token, label in zip(tokens, self.predict_words([t.text for t in tokens])):
-            if label == 0 or "_" in token.text or token.text.upper() in NEVER_ENTITIES:
+            word = token.text.upper()
+            if label == 0 or "_" in word or word in NEVER_ENTITIES or word in CALENDAR_WORDS or \
+                    any(c.isdigit() for c in word):
                 continue
             name = self.labels[label]
             if found and found[-1][2] == name and _JOINERS.match(text[found[-1][1]:token.start]):

@@ -12,6 +12,7 @@ context ("password: hunter2"); the JSON is re-encoded only when a value changed,
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from llm2slm.schema import CallRecord, Message
 
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
 CACHE_LIMIT = 100_000  # analysed texts kept; the cache is emptied when full
+WORD_RE = re.compile(r"\w+(?:['’.-]\w+)*")  # one word of a name, place or organisation ("O'Neil", "Jean-Luc")
+KNOWN_SCORE = 0.5  # score of a value found elsewhere in the call (below a pattern match, above a weak guess)
 
 
 def build_analyzer(entities: set[str], ner_model: Path | None):
@@ -76,20 +79,56 @@ class Scrubber:
 
 
 class CallScrubber:
-    """Scrubs the fields of one call with one operator state (consistent placeholders inside the call)."""
+    """Scrubs the fields of one call with one operator state (consistent placeholders inside the call).
+
+    A call is read twice. The first pass only analyses every field and learns what the call holds: each value
+    found, and each word of a name, place or organisation on its own. The second pass replaces, in every field,
+    what was found there plus every other occurrence of a value learnt anywhere in the call. So a value the
+    analyzer finds in one field is removed from all of them, and a name keeps one placeholder per word
+    ("Ada Lovelace" -> "<PERSON_1> <PERSON_2>", a `first_name` field "Ada" -> "<PERSON_1>"): an extraction
+    task's answers stay copies of its request.
+    """
 
     def __init__(self, scrubber: Scrubber, state: CallOperators) -> None:
         self.scrubber, self.state = scrubber, state
+        self.known: dict[str, str] = {}  # value -> entity type, learnt from the whole call
+        self.pattern: re.Pattern[str] | None = None
+        self.learning = False
 
     @property
     def counts(self) -> Counter:
         """(entity type, field) -> values replaced."""
         return self.state.counts
 
+    def _found(self, text: str, found: list[Found]) -> list[Found]:
+        """`found` with names split into words, and every occurrence of a value learnt in this call added."""
+        words: list[Found] = []
+        for start, end, entity, score in found:
+            if entity in NER_ENTITIES:
+                words += [(start + m.start(), start + m.end(), entity, score)
+                          for m in WORD_RE.finditer(text[start:end])]
+            else:
+                words.append((start, end, entity, score))
+        if self.learning:
+            for start, end, entity, _ in words:
+                self.known.setdefault(text[start:end], entity)
+            return []
+        extra = [(m.start(), m.end(), self.known[m.group(0)], KNOWN_SCORE)
+                 for m in self.pattern.finditer(text)] if self.pattern else []
+        return resolve_overlaps(words + extra)
+
+    def _known_pattern(self) -> re.Pattern[str] | None:
+        """One pattern for every value learnt in the call, longest first, matched as whole words."""
+        if not self.known:
+            return None
+        values = sorted(self.known, key=len, reverse=True)
+        return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(v) for v in values) + r")(?!\w)")
+
     def text(self, text: str | None, where: str) -> str | None:
         if not text or not text.strip():
             return text
-        return anonymize(text, self.scrubber.analyze(text), self.state, where, self.scrubber.anonymizer)
+        found = self._found(text, self.scrubber.analyze(text))
+        return text if self.learning else anonymize(text, found, self.state, where, self.scrubber.anonymizer)
 
     def field(self, text: str | None, where: str) -> str | None:
         """A JSON object/array value by value, anything else as text."""
@@ -113,6 +152,9 @@ class CallScrubber:
         prefix = f"{key}: " if key else ""
         found = [(s - len(prefix), e - len(prefix), t, p) for s, e, t, p in self.scrubber.analyze(prefix + value)
                  if s >= len(prefix)]
+        found = self._found(value, found)
+        if self.learning:
+            return value
         clean = anonymize(value, found, self.state, where, self.scrubber.anonymizer)
         changed[0] = changed[0] or clean != value
         return clean
@@ -122,10 +164,16 @@ class CallScrubber:
         for call in message.tool_calls or []:
             call.function.arguments = self.field(call.function.arguments, f"{where}.tool_arguments") or ""
 
+    def _fields(self, record: CallRecord) -> None:
+        for message in record.messages:
+            self.message(message, f"messages.{message.role}")
+        self.message(record.response, "response")
+
     def record(self, record: CallRecord) -> CallRecord:
         """A copy of the record with every text field scrubbed."""
+        self.learning = True
+        self._fields(record)  # learns; changes nothing
+        self.learning, self.pattern = False, self._known_pattern()
         data = record.model_copy(deep=True)
-        for message in data.messages:
-            self.message(message, f"messages.{message.role}")
-        self.message(data.response, "response")
+        self._fields(data)
         return data

@@ -79,6 +79,18 @@ def test_placeholders_are_consistent_inside_a_call_and_restart_in_the_next(scrub
     assert other.last_user_message() == "Write to <EMAIL_1>"
 
 
+def test_a_name_keeps_one_placeholder_per_word_across_the_fields_of_a_call(scrubber):
+    # the tagger finds the name in the sentence; the answer's bare JSON values alone would give it no context
+    record = make_record(1, "Hi, I'm Maria Garcia. Book a table for Friday at 7pm.",
+                         answer='{"first_name": "Maria", "last_name": "Garcia", "date": "Friday", "time": "7pm"}')
+    clean = scrubber.call().record(record)
+    assert clean.last_user_message() == "Hi, I'm <PERSON_1> <PERSON_2>. Book a table for Friday at 7pm."
+    answer = json.loads(clean.response.content)
+    assert answer == {"first_name": "<PERSON_1>", "last_name": "<PERSON_2>", "date": "Friday", "time": "7pm"}
+    # an extraction task's answer stays a copy of its request
+    assert all(value in clean.last_user_message() for value in answer.values())
+
+
 def test_a_call_with_no_personal_data_passes_unchanged(scrubber):
     tools = [{"type": "function", "function": {"name": "book", "parameters": {"type": "object"}}}]
     records = [
