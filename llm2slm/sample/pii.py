@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm2slm.curation.patterns import luhn_valid
 from llm2slm.sample.common import Example, read_json_gz
 
 PII_TYPES: tuple[str, ...] = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "STREET_ADDRESS")
@@ -50,14 +51,6 @@ BOOKING: tuple[Template, ...] = (
     Template(" Email {EMAIL_ADDRESS}, phone {PHONE_NUMBER}.", False),
     Template(" Deposit card: {CREDIT_CARD}.", False),
 )
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
 
 
 def _clean(kind: str, value: str) -> str | None:
