@@ -158,9 +158,9 @@ def recipe_for(candidate: Candidate, task_stats: TaskStats | Mapping[str, Any], 
         fields.update(
             labels=list(stats.labels),
             lora_r=8, lora_alpha=16.0, lora_dropout=0.0,
-            # ~12k example passes (at least 3 epochs): 3-5 min on 2 CPU cores at 55-85 examples/s (MiniLM,
+            # ~16k example passes (at least 3 epochs): 4-6 min on 2 CPU cores at 55-85 examples/s (MiniLM,
             # LoRA, 2 workers); 93% agreement on the sample's two intent tasks
-            epochs=_epochs_for(stats.n_train, 12_000, 3, 30),
+            epochs=_epochs_for(stats.n_train, 16_000, 3, 30),
             learning_rate=1e-3, head_learning_rate=1e-2, batch_size=32,
             max_length=_clamp(stats.input_tokens_p95 + 2, 16, min(256, candidate.context_length)),
         )
