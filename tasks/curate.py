@@ -70,7 +70,12 @@ def curate_records(records: list[CallRecord], cfg: CurateConfig,
             removed["near_duplicate"] += 1
             continue
         kept.append(clean)
-    return kept, build_audit(len(records), len(kept), removed, counts, with_pii)
+    audit = build_audit(len(records), len(kept), removed, counts, with_pii)
+    if scrubber is not None and {"PERSON", "LOCATION", "ORGANIZATION"} & set(cfg.scrub):
+        from llm2slm.curation.ner import model_fingerprint
+
+        audit.ner_model = model_fingerprint(Path(cfg.ner_model) if cfg.ner_model else None)
+    return kept, audit
 
 
 @task(name="curate")

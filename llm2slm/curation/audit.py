@@ -23,6 +23,9 @@ class CurateAudit(BaseModel):
     replaced: dict[str, int]  # entity type -> values
     replaced_by_field: dict[str, dict[str, int]]  # field -> entity type -> values
     calls_with_pii: int
+    # which name/place/organisation tagger scrubbed the calls ("<file> sha256:<16 hex>"; "" when scrubbing is off):
+    # the packaged model is versioned with the code, not as a DVC dependency, so the output names it
+    ner_model: str = ""
 
 
 def build_audit(n_in: int, n_out: int, removed: Counter, counts: Counter, calls_with_pii: int) -> CurateAudit:

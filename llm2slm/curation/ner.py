@@ -11,6 +11,7 @@ Labels: O (not personal data), PERSON, LOCATION (places and street addresses), O
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -183,19 +184,25 @@ class HashedTagger:
         tokens = tokenize(text)
         found: list[tuple[int, int, str]] = []
         count: list[int] = []  # tokens per span
+        worded: list[bool] = []  # the span holds a word without digits
         for token, label in zip(tokens, self.predict_words([t.text for t in tokens])):
             word = token.text.upper()
-            if label == 0 or "_" in word or word in NEVER_ENTITIES or word in CALENDAR_WORDS or \
-                    any(c.isdigit() for c in word):
+            if label == 0 or "_" in word or word in NEVER_ENTITIES or word in CALENDAR_WORDS:
                 continue
             name = self.labels[label]
+            digits = any(c.isdigit() for c in word)
+            if digits and name != "LOCATION":
+                continue  # "9 people", "7pm", "B2": never a name; house numbers and postcodes are places
             if found and found[-1][2] == name and _JOINERS.match(text[found[-1][1]:token.start]):
                 found[-1] = (found[-1][0], token.end, name)
                 count[-1] += 1
+                worded[-1] = worded[-1] or not digits
             else:
                 found.append((token.start, token.end, name))
                 count.append(1)
-        return [span for span, n in zip(found, count) if self.keep_span(text, span, n)]
+                worded.append(not digits)
+        # a span of numbers alone is a time, a count or a code, not a place
+        return [span for span, n, w in zip(found, count, worded) if w and self.keep_span(text, span, n)]
 
     def keep_span(self, text: str, span: tuple[int, int, str], n_tokens: int) -> bool:
         """Rules after the model: a span needs an upper-case letter and two characters, and one common word
@@ -244,3 +251,9 @@ def read_metadata(path: Path) -> dict:
 
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "ner_tagger.npz"
+
+
+def model_fingerprint(path: Path | None = None) -> str:
+    """`<file name> sha256:<first 16 hex digits>` of the tagger weights (default: the packaged model)."""
+    path = Path(path or DEFAULT_MODEL)
+    return f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"

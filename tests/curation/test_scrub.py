@@ -114,6 +114,15 @@ def test_numbers_that_are_not_phones_are_kept_and_phone_formats_are_found(scrubb
         assert scrubber.call().text(text, "u") == text
 
 
+def test_a_street_address_is_replaced_whole_but_bare_numbers_stay(scrubber):
+    text = "Send it to 742 Evergreen Terrace, Springfield 49007 by Friday."
+    scrubbed = scrubber.call().text(text, "u")  # one placeholder per word, as for names
+    assert scrubbed.startswith("Send it to <LOCATION_1> ") and scrubbed.endswith("> by Friday.")
+    assert not any(word in scrubbed for word in ("742", "Evergreen", "Springfield", "49007")), scrubbed
+    for text in ("Book a table for 9 people at 7pm on Friday", "Room 12 please, 2 nights"):
+        assert scrubber.call().text(text, "u") == text
+
+
 def test_hash_and_redact_operators(monkeypatch):
     from llm2slm.curation.scrub import Scrubber
 

@@ -56,3 +56,15 @@ def test_curation_is_deterministic(tmp_path):
         curate.fn(tmp_path / "raw.parquet", tmp_path / f"{run}.parquet", tmp_path / f"{run}.json", CurateConfig())
         outputs.append(((tmp_path / f"{run}.parquet").read_bytes(), (tmp_path / f"{run}.json").read_text()))
     assert outputs[0] == outputs[1]
+
+
+def test_audit_names_the_tagger_that_scrubbed_names(tmp_path):
+    records = [make_record(1, "Please ask Maria Gonzalez about my order")]
+    _, with_names = curate_records(records, CurateConfig(scrub=["PERSON"], dedup="none"))
+    _, without = curate_records(records, CurateConfig(scrub=["EMAIL"], dedup="none"))
+    assert with_names.ner_model.startswith("ner_tagger.npz sha256:") and len(with_names.ner_model) == 38
+    assert without.ner_model == ""
+    other = tmp_path / "ner_tagger.npz"
+    other.write_bytes(b"another model")
+    from llm2slm.curation.ner import model_fingerprint
+    assert model_fingerprint(other) != with_names.ner_model
