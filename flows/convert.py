@@ -119,12 +119,13 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
     audit = curate(data / "raw.parquet", data / "curated.parquet", data / "curate_audit.json", cfg.curate,
                    admin_examples_path(paths.home))
     commit_stage(paths.project, "curate")
-    track_stage(ctx, "curate", audit.model_dump(), params=cfg.curate.model_dump(),
+    track_stage(ctx, "curate", audit.model_dump(), params={**cfg.curate.model_dump(), "ner_model": audit.ner_model},
                 artifacts=[data / "curate_audit.json"])
     found = discover_tasks(data / "curated.parquet", data / "catalogue.json", data / "assignments.parquet", cfg.cluster)
     commit_stage(paths.project, "cluster")
     track_stage(ctx, "cluster", found.model_dump(), params=cfg.cluster.model_dump(),
-                artifacts=[data / "catalogue.json", data / "catalogue.png", data / "catalogue.html"])
+                artifacts=[data / "catalogue.json", data / "catalogue.png", data / "catalogue.html",
+                           data / "assigner.npz", data / "assigner.json", data / "task_registry.json"])
     split_tasks(data / "curated.parquet", data / "assignments.parquet", data / "tasks", cfg.split)
     commit_stage(paths.project, "split")
     push(paths.project)

@@ -88,7 +88,10 @@ def test_mlflow_holds_stage_runs_and_a_registered_model_that_predicts(project, d
     assert ("curate", None) in stages and ("cluster", None) in stages
     cluster_run = next(r for r in runs if r.data.tags.get("llm2slm.stage") == "cluster")
     logged = {a.path for a in client.list_artifacts(cluster_run.info.run_id)}
-    assert {"catalogue.json", "catalogue.png", "catalogue.html"} <= logged, logged
+    assert {"catalogue.json", "catalogue.png", "catalogue.html", "assigner.npz", "assigner.json",
+            "task_registry.json"} <= logged, logged
+    curate_run = next(r for r in runs if r.data.tags.get("llm2slm.stage") == "curate")
+    assert curate_run.data.params["ner_model"].startswith("ner_tagger.npz sha256:")
     for outcome in trained:
         for stage in ("select", "finetune", "evaluate", "register"):
             assert (stage, outcome["task_id"]) in stages
