@@ -70,7 +70,7 @@ class ClusterConfig(_Section):
 
 
 class SplitConfig(_Section):
-    val_fraction: float = Field(0.15, ge=0, lt=0.5)
+    val_fraction: float = Field(0.05, ge=0, lt=0.5, description="per-epoch validation and candidate screening")
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 13
 

@@ -61,6 +61,11 @@ def _timings(specialist, rows: list[dict], n_single: int) -> dict[str, float]:
     return {"latency_ms_p50": float(np.percentile(single, 50)), "latency_ms_p95": float(np.percentile(single, 95))}
 
 
+# the figures of each output shape worth a line in the log (all of them are in the report and in MLflow)
+SHAPE_FIGURES = ("accuracy", "macro_f1", "json_valid", "field_f1", "function_name_accuracy", "argument_exact_match",
+                 "rouge_l")
+
+
 @task(name="evaluate")
 def evaluate_specialist(task_id: str, model_dir: Path, task_dir: Path, shape: str, cfg: EvaluateConfig,
                         curated: Path | None = None, candidate: str | None = None) -> Evaluation:
@@ -86,8 +91,9 @@ def evaluate_specialist(task_id: str, model_dir: Path, task_dir: Path, shape: st
                         usage_source=source,
                         examples=[{"llm": r, "specialist": p} for r, p in zip(reference[:5], predicted[:5],
                                                                               strict=True)])
-    log.info("task %s (%s): agreement %.3f on %d calls, p50 %.1f ms, $%.4f vs LLM $%.4f per 1k calls", task_id,
-             candidate, metrics["agreement"], len(rows), metrics["latency_ms_p50"],
+    shape_figures = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in SHAPE_FIGURES)
+    log.info("task %s (%s): agreement %.3f on %d calls (%s), p50 %.1f ms, $%.4f vs LLM $%.4f per 1k calls", task_id,
+             candidate, metrics["agreement"], len(rows), shape_figures or shape, metrics["latency_ms_p50"],
              metrics["cost_per_1k_specialist_usd"], llm_cost)
     return result
 

@@ -57,15 +57,16 @@ class TrainResult(BaseModel):
     rows_skipped: int = 0  # span tagger: training rows whose JSON values could not be found in the request
 
 
-def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean loss over the batch's scored units, logits)."""
+def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], kind: str,
+          label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean loss over the batch's scored units, logits); `label_smoothing` applies to a classifier's training."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if kind == "generator":
         output = model(**inputs, labels=batch["labels"])
         return output.loss, output.logits
     logits = model(**inputs)  # classifier: [batch, labels]; span tagger: [batch, tokens, tags]
-    return torch.nn.functional.cross_entropy(logits.flatten(0, -2), batch["labels"].flatten(),
-                                             ignore_index=IGNORE), logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, -2), batch["labels"].flatten(), ignore_index=IGNORE,
+                                             label_smoothing=label_smoothing if kind == "classifier" else 0.0), logits
 
 
 def _sum_across_workers(values: list[float], device: torch.device) -> list[float]:
@@ -115,9 +116,9 @@ def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 
 def _train_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                scheduler: Any, trainable: list[torch.nn.Parameter], kind: str) -> float:
+                scheduler: Any, trainable: list[torch.nn.Parameter], kind: str, label_smoothing: float = 0.0) -> float:
     """One optimizer step (gradients averaged across workers by DDP); returns the batch's loss."""
-    loss, _ = _loss(model, batch, kind)
+    loss, _ = _loss(model, batch, kind, label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainable, max_norm=1.0)
@@ -210,6 +211,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     val_rows = config["val_rows"][rank::world]
     model = ray.train.torch.prepare_model(model, move_to_device=recipe.quantization == "none")  # DDP if world > 1
     plain = getattr(model, "module", model)
+    plain.train()  # from_pretrained returns a model in eval mode: dropout on from the first step
     optimizer = _optimizer(plain, recipe)
     steps_per_epoch, every = len(loader), recipe.checkpoint_every_steps  # optimizer steps
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * recipe.epochs *
@@ -226,7 +228,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, steps, examples, tokens on this worker
         start = last = time.perf_counter()
         for batch in itertools.islice(loader, done_before, None):
-            loss = _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind)
+            loss = _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
             progress.step += 1
             tokens = float(batch["attention_mask"].sum())
             totals = [totals[0] + loss, totals[1] + 1, totals[2] + len(batch["input_ids"]), totals[3] + tokens]
