@@ -210,6 +210,13 @@ def main() -> None:
     print("\n".join(r["row"] for r in results.values()))
 
 
+def shared(results: dict) -> str:
+    """How busy the machine was: a load average before a part above 1.5 means other processes used the cores."""
+    if any(r["load"][0] > 1.5 for r in results.values()):
+        return "other processes shared the cores in some parts: their times are upper bounds"
+    return "no other work on the machine"
+
+
 def body(cfg: ClusterConfig, results: dict) -> str:
     machine = f"{os.cpu_count()} cores, {platform.machine()}, no GPU"
     lines = [results[p]["row"] for p in PARTS if p in results]
@@ -217,7 +224,7 @@ def body(cfg: ClusterConfig, results: dict) -> str:
     clinc = results.get("bundled", {}).get("clinc")
     text = (
         f"`benchmarks/discover.py` on {machine} (24 GiB). Load average (1 min) before -> after each part: {loads} "
-        "(other processes shared the two cores: times are upper bounds). Tunables from params.yaml (MiniLM, UMAP "
+        f"({shared(results)}). Tunables from params.yaml (MiniLM, UMAP "
         f"{cfg.umap_components}-d, {cfg.umap_neighbors} neighbours, fitted on at most {cfg.umap_fit_max:,} calls "
         f"and the rest placed by transform; HDBSCAN min cluster size {cfg.min_cluster_fraction:.0%} of the calls; "
         f"outlier budget {cfg.outlier_budget:.0%}). ARI and NMI: the tasks against the answer key's sub-task kind "
@@ -225,8 +232,9 @@ def body(cfg: ClusterConfig, results: dict) -> str:
         "distinct shapes (each is embedded once). Times are wall-clock, with the process's CPU seconds (all "
         "threads) in brackets: the CPU figure does not grow with other processes' load. Total: the whole "
         "`discover` call, naming and profiling included. The bundled row uses params.yaml's curation; the "
-        "resampled rows were drawn from a snapshot of the trace curated with exact de-duplication only "
-        "(`--curated`), and the repeated-text row embeds only the distinct texts of its 100,000 calls.\n\n"
+        "resampled rows are drawn from the same curated calls (or from the snapshot named by `--curated`). The "
+        "repeated-text row embeds only the distinct texts of its 100,000 calls; in the all-distinct row one word "
+        "of each user message is dropped or repeated, so every call is embedded.\n\n"
         "| calls | n | texts embedded | embed | UMAP | HDBSCAN | total | tasks | outliers | ARI | NMI |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n")
     if clinc:
@@ -247,11 +255,10 @@ def projection(results: dict) -> str:
     if "distinct" in results or "embed_cpu_s" not in repeated.get("timings", {}):
         return ""
     per_text = repeated["timings"]["embed_cpu_s"] / repeated["texts"]
-    return (f"The all-distinct variant did not complete in this session. At the embedding cost measured above "
+    return (f"The all-distinct variant has not been measured. At the embedding cost measured above "
             f"({per_text * 1000:.1f} ms of CPU per text), 100,000 distinct texts need about "
             f"{per_text * 100_000 / 60:.0f} CPU-minutes, about {per_text * 100_000 / 120:.0f} minutes on two idle "
-            "cores, on top of the UMAP and HDBSCAN times above: over the 10-minute target. A trace of 100,000 "
-            "distinct requests needs a smaller `max_chars`, a smaller encoder, or more cores.\n\n")
+            "cores, on top of the UMAP and HDBSCAN times above.\n\n")
 
 
 if __name__ == "__main__":

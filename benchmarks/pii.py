@@ -30,7 +30,7 @@ from collections.abc import Callable  # noqa: E402
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from benchmarks.table import write_section  # noqa: E402
+from benchmarks.table import load_note, write_section  # noqa: E402
 from llm2slm.curation.ner import DEFAULT_MODEL, read_metadata, tokenize  # noqa: E402
 from llm2slm.curation.synth_pii import (  # noqa: E402
     OUT_OF_SCOPE, SYNTH_PATH, TYPE_MAP, Example, load_examples, split_by_template, token_labels)
@@ -204,8 +204,7 @@ def main() -> None:
     body = (f"{len(held_out)} records of {len({e.template for e in held_out})} templates held out from training "
             f"(seed {meta['seed']}, {meta['eval_fraction']:.0%} of templates), Presidio synthetic PII set v2. "
             f"Machine: {os.cpu_count()} cores, {platform.machine()}, no GPU; load average during the run "
-            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other processes share the cores, so the speeds are "
-            "lower bounds). Token-level, type-aware matching; DATE_TIME, TITLE, AGE, NRP and US_DRIVER_LICENSE "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} ({load_note(load[0])}). Token-level, type-aware matching; DATE_TIME, TITLE, AGE, NRP and US_DRIVER_LICENSE "
             "tokens are not scored (docs/curation.md). \"Presidio offline\" is `AnalyzerEngine` with a "
             "`NoOpNlpEngine` and Presidio's predefined recognizers: it has no NER. Published reference (Presidio, "
             "spaCy en_core_web_lg): F2 0.62 at about 147 records/s; with a transformers NER F2 0.85 at about 23 "

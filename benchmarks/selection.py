@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sample_task import KINDS, write_sample_task  # noqa: E402
-from benchmarks.table import write_section  # noqa: E402
+from benchmarks.table import load_note, write_section  # noqa: E402
 
 
 def discovered_shape(kind: str, task_dir: Path) -> str:
@@ -70,7 +70,7 @@ def main() -> None:
               f"{'-' if r['screen'] is None else r['screen']} | {r['how']} | {r['seconds']} |" for r in rows]
     body = (f"`benchmarks/selection.py`{' --limit ' + str(args.limit) if args.limit else ''} on {platform.machine()}, "
             f"{os.cpu_count()} cores, no GPU, offline (HF_HUB_OFFLINE=1); load average "
-            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (other processes share the machine). "
+            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after ({load_note(max(load_before[0], load_after[0]))}). "
             "Seconds include reading the task's splits, checking every catalogue entry and screening the "
             "survivors on up to `select.screen_calls` validation calls; the first encoder screen also pays for "
             "importing torch/transformers and loading MiniLM.\n\n" + "\n".join(table) + "\n")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sample_task import write_sample_task  # noqa: E402
-from benchmarks.table import write_section  # noqa: E402
+from benchmarks.table import load_note, write_section  # noqa: E402
 
 
 def field_scores(predicted: list[str], reference: list[str]) -> dict[str, float]:
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     from llm2slm.training.recipe import recipe_for, task_stats_from_dir
     from llm2slm.training.train import fine_tune
 
+    before = os.getloadavg()[0]  # 1 min, before this benchmark's own workers add to it
     counts = write_sample_task("slot_extraction", work / "task", limit=args.limit)
     candidate = find_candidate(load_catalogue(default_catalogue_path()), "minilm-span-tagger")
     overrides = {"method": args.method, **({"epochs": args.epochs} if args.epochs else {})}
@@ -91,8 +92,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     body = (f"`benchmarks/span_tagger.py` on the bundled trace's slot-filling task (Restaurant-8k): "
             f"{counts['train']} / {counts['val']} / {counts['test']} calls train / val / test, minilm-span-tagger "
             f"({recipe.method}, {recipe.epochs} epochs, {args.workers} Ray workers), on {os.cpu_count()} cores, "
-            f"{platform.machine()}, no GPU; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-            f"(other processes shared the cores).\n\n"
+            f"{platform.machine()}, no GPU; load average {before:.1f} before, {load[0]:.1f} / {load[1]:.1f} / "
+            f"{load[2]:.1f} after ({load_note(before)}).\n\n"
             "| measure | value |\n|---|---|\n"
             f"| field F1 vs the LLM's JSON (held-out test) | {scores['field_f1']:.3f} |\n"
             f"| field precision / recall | {scores['precision']:.3f} / {scores['recall']:.3f} |\n"

@@ -15,3 +15,8 @@ def write_section(path: Path, name: str, body: str) -> None:
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->\n", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
     path.write_text(text)
+
+
+def load_note(load_1min: float, busy: str = "other processes shared the cores, so the speeds are lower bounds") -> str:
+    """What a 1-minute load average says about a measurement on this machine: above 1.5, something else ran."""
+    return busy if load_1min > 1.5 else "no other work on the machine"

@@ -44,7 +44,7 @@ def plain_loop(recipe, task_dir: Path, threads: int) -> dict[str, float]:
     import math
 
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, DistributedSampler
     from transformers import get_linear_schedule_with_warmup
 
     from llm2slm.training.data import make_collator, read_rows
@@ -56,18 +56,21 @@ def plain_loop(recipe, task_dir: Path, threads: int) -> dict[str, float]:
     torch.manual_seed(recipe.seed)
     rows = read_rows(task_dir / "train.jsonl")
     model, tokenizer = build_model(recipe)
-    loader = DataLoader(rows, batch_size=recipe.batch_size, shuffle=True, collate_fn=make_collator(recipe, tokenizer),
-                        generator=torch.Generator().manual_seed(recipe.seed))
+    # the sampler a 1-worker Ray run uses, with the same seed and epoch numbers: the same batches in the same order,
+    # so both runs pad to the same lengths and do the same arithmetic
+    sampler = DistributedSampler(rows, num_replicas=1, rank=0, shuffle=True, seed=recipe.seed)
+    loader = DataLoader(rows, batch_size=recipe.batch_size, sampler=sampler, collate_fn=make_collator(recipe, tokenizer))
     optimizer = _optimizer(model, recipe)
     total = recipe.epochs * len(loader)  # optimizer steps
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * total), total)
     trainable = [p for p in model.parameters() if p.requires_grad]
     model.train()
     epochs = []
-    for _ in range(recipe.epochs):
+    for epoch in range(1, recipe.epochs + 1):
+        sampler.set_epoch(epoch)
         start, examples, tokens = time.perf_counter(), 0, 0.0
         for batch in loader:
-            _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind)
+            _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
             examples, tokens = examples + len(batch["input_ids"]), tokens + float(batch["attention_mask"].sum())
         epochs.append((time.perf_counter() - start, examples, tokens))
     with tempfile.TemporaryDirectory() as folder:
@@ -141,10 +144,12 @@ def run(args: argparse.Namespace, work: Path) -> None:
     if args.no_write:
         return
     load_text = ", ".join(f"{a:.1f}" for a, _, _ in loads)
+    busy = ("other processes shared the cores, so the figures are noisy" if max(a for a, _, _ in loads) > 2.5
+            else "no other work on the machine: the load is this benchmark's own")
     body = (f"`benchmarks/train.py`: MiniLM + LoRA classifier ({len(recipe.labels or [])} labels) on {stats.n_train} "
             f"calls of the sample's banking triage task, batch {recipe.batch_size}, {args.epochs} epochs, on "
             f"{cores} cores, {platform.machine()}, no GPU. 1-minute load average before and after each run: "
-            f"{load_text} (other processes shared the cores, so the figures are noisy).\n\n{table}\n\n"
+            f"{load_text} ({busy}).\n\n{table}\n\n"
             f"Every process runs 1 torch thread: on cores shared with other busy processes, a 2-thread process "
             f"waits for its slower thread at every operation (in an earlier run a 2-thread plain loop and a "
             f"2-thread Ray worker both ran at 10-13 examples/s while 2 one-thread workers ran at 61). Steady state = "
