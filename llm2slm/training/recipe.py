@@ -62,6 +62,8 @@ class Recipe(BaseModel):
                 raise ValueError("labels: must be distinct")
         elif self.labels is not None:
             raise ValueError("labels: only a classifier has labels")
+        if self.label_smoothing and self.kind != "classifier":
+            raise ValueError(f"label_smoothing: only a classifier smooths its labels, not a {self.kind}")
         if self.kind == "span_tagger":
             if not self.fields or len(set(self.fields)) != len(self.fields):
                 raise ValueError("fields: a span_tagger needs its distinct JSON keys")

@@ -172,6 +172,8 @@ def test_recipe_errors_name_the_field():
         Recipe(kind="generator", base_model="tiny:llama", method="lora")
     with pytest.raises(ValueError, match="label_smoothing"):
         Recipe(kind="classifier", base_model="all-MiniLM-L6-v2", labels=["a", "b"], label_smoothing=1.0)
+    with pytest.raises(ValueError, match="label_smoothing: only a classifier"):
+        Recipe(kind="generator", base_model="tiny:llama", method="full", label_smoothing=0.1)
 
 
 def test_label_smoothing_softens_a_classifier_loss_only():
