@@ -38,10 +38,9 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.table import write_section  # noqa: E402
-from llm2slm.env import quiet_offline_defaults  # noqa: E402
+from llm2slm.env import apply_quiet_offline_defaults  # noqa: E402
 
-for _key, _value in quiet_offline_defaults().items():
-    os.environ.setdefault(_key, _value)
+apply_quiet_offline_defaults()
 
 from llm2slm.config import ClusterConfig, load_config  # noqa: E402
 from llm2slm.discovery.pipeline import Discovery, Options, discover  # noqa: E402

@@ -97,10 +97,9 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
-    from llm2slm.env import quiet_offline_defaults
+    from llm2slm.env import apply_quiet_offline_defaults
 
-    for key, value in quiet_offline_defaults().items():
-        os.environ.setdefault(key, value)
+    apply_quiet_offline_defaults()
     with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:
         run(args, Path(folder))
 

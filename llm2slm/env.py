@@ -43,6 +43,12 @@ def quiet_offline_defaults() -> dict[str, str]:
     }
 
 
+def apply_quiet_offline_defaults() -> None:
+    """Set `quiet_offline_defaults()` in this process, keeping any value the user already set (scripts)."""
+    for key, value in quiet_offline_defaults().items():
+        os.environ.setdefault(key, value)
+
+
 def prepare_environment(config: Config) -> dict[str, str]:
     """Set the environment for a run under `config.paths.home`; returns what was set."""
     home = config.paths.home
