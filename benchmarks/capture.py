@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/capture.py [--requests 2000] [--ingest 40000]
 
 Added latency: the same async HTTP client sends the same chat-completions request at 1, 16 and 64 concurrent
-clients, first straight to the fake upstream (llm2slm.capture.fake_llm, its own process), then through the gateway
+clients, first straight to the fake upstream (llm2slm.testing.fake_llm, its own process), then through the gateway
 (`llm2slm gateway`, its own process, encrypted store, fsync on every group commit); added = through - direct, at
 p50 and p99. Ingest: `CallStore.append` of batches of records into a fresh encrypted store. The table goes to
 docs/benchmarks.md (section "capture").
@@ -32,12 +32,12 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.table import write_section  # noqa: E402
 from llm2slm.capture.crypto import MasterKey  # noqa: E402
-from llm2slm.capture.fake_llm import free_port  # noqa: E402
+from llm2slm.testing.fake_llm import free_port  # noqa: E402
 from llm2slm.capture.keys import Role  # noqa: E402
 from llm2slm.capture.upstream import UpstreamPool  # noqa: E402
-from llm2slm.config import load_config  # noqa: E402
-from llm2slm.schema import CallRecord  # noqa: E402
-from llm2slm.store import CallStore, open_keyring  # noqa: E402
+from llm2slm.common.config import load_config  # noqa: E402
+from llm2slm.common.schema import CallRecord  # noqa: E402
+from llm2slm.capture import CallStore, open_keyring  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 ROUNDS = 5  # direct and through-gateway runs alternate this many times per concurrency level
@@ -107,7 +107,7 @@ def measure_latency(requests: int) -> list[dict[str, float]]:
     project.mkdir()
     token = open_keyring(load_config(project, home)).create("bench-agent", Role.AGENT)
     up_port, gw_port = free_port(), free_port()
-    upstream = _start([sys.executable, "-m", "llm2slm.capture.fake_llm", "--port", str(up_port)], env,
+    upstream = _start([sys.executable, "-m", "llm2slm.testing.fake_llm", "--port", str(up_port)], env,
                       f"http://127.0.0.1:{up_port}/")
     gateway = _start([sys.executable, "-m", "llm2slm.cli", "gateway", "--project", str(project), "--home",
                       str(home), "--port", str(gw_port), "--upstream", f"http://127.0.0.1:{up_port}/v1"], env,

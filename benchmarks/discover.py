@@ -38,15 +38,15 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.table import write_section  # noqa: E402
-from llm2slm.env import apply_quiet_offline_defaults  # noqa: E402
+from llm2slm.common.env import apply_quiet_offline_defaults  # noqa: E402
 
 apply_quiet_offline_defaults()
 
-from llm2slm.config import ClusterConfig, load_config  # noqa: E402
+from llm2slm.common.config import ClusterConfig, load_config  # noqa: E402
 from llm2slm.discovery.pipeline import Discovery, Options, discover  # noqa: E402
 from llm2slm.discovery.text import content_text, shape_text  # noqa: E402
 from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key  # noqa: E402
-from llm2slm.schema import CallRecord  # noqa: E402
+from llm2slm.common.schema import CallRecord  # noqa: E402
 
 log = logging.getLogger("benchmarks.discover")
 DOMAINS = REPO / "data" / "sources" / "clinc150" / "domains.json"
@@ -57,10 +57,10 @@ PARTS = ("bundled", "repeated", "distinct")
 def curated_trace(snapshot: Path | None = None) -> list[CallRecord]:
     """The bundled trace curated with params.yaml's settings, or the calls of a curated snapshot (Parquet)."""
     if snapshot is not None:
-        from llm2slm.snapshot import read_snapshot
+        from llm2slm.common.snapshot import read_snapshot
 
         return sorted(read_snapshot(snapshot), key=lambda r: r.id)
-    from llm2slm.store import parse_jsonl
+    from llm2slm.capture import parse_jsonl
     from tasks.curate import curate_records
 
     records, _ = curate_records(parse_jsonl(bundled_trace_path()), load_config(REPO).curate)

@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     gpus = require_gpu()
-    from llm2slm.env import quiet_offline_defaults
+    from llm2slm.common.env import quiet_offline_defaults
 
     for key, value in quiet_offline_defaults().items():
         if key not in HUB_SETTINGS:

@@ -87,7 +87,7 @@ def records_per_second(examples: list[Example], run: Callable[[str], object], re
 
 
 def ours():
-    from llm2slm.config import CurateConfig
+    from llm2slm.common.config import CurateConfig
     from llm2slm.curation.scrub import Scrubber
 
     scrubber = Scrubber(CurateConfig(), cache=False)
@@ -154,9 +154,9 @@ def trace_check() -> str:
     placeholder of that type; for calls with nothing planted, the share that got any placeholder."""
     import re
 
-    from llm2slm.config import CurateConfig
+    from llm2slm.common.config import CurateConfig
     from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
-    from llm2slm.store import parse_jsonl
+    from llm2slm.capture import parse_jsonl
     from tasks.curate import curate_records
 
     records = parse_jsonl(bundled_trace_path())

@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT / "data" / "sample" / "trace.jsonl.gz"

@@ -33,7 +33,7 @@ def discovered_shape(kind: str, task_dir: Path) -> str:
 
 
 def run(limit: int | None) -> list[dict]:
-    from llm2slm.config import load_config
+    from llm2slm.common.config import load_config
     from tasks.select import select_model
 
     cfg = load_config(ROOT)

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
-    from llm2slm.env import apply_quiet_offline_defaults
+    from llm2slm.common.env import apply_quiet_offline_defaults
 
     apply_quiet_offline_defaults()
     with tempfile.TemporaryDirectory(prefix="span-bench-") as folder:
@@ -64,7 +64,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, work: Path) -> None:
     """Build the task under `work`, fine-tune, predict the test split, print and write the figures."""
-    from llm2slm.specialist import Specialist
+    from llm2slm.serving.specialist import Specialist
     from llm2slm.training.catalogue import default_catalogue_path, find_candidate, load_catalogue
     from llm2slm.training.data import read_rows
     from llm2slm.training.recipe import recipe_for, task_stats_from_dir

@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
-    from llm2slm.env import apply_quiet_offline_defaults
+    from llm2slm.common.env import apply_quiet_offline_defaults
 
     apply_quiet_offline_defaults()
     with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:

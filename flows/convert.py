@@ -12,11 +12,11 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from llm2slm.config import Config, load_config
+from llm2slm.common.config import Config, load_config
 from llm2slm.curation.audit import admin_examples_path
-from llm2slm.registry import load_policy
-from llm2slm.tracking import RunContext
-from llm2slm.versioning import commit_stage, ensure_repo, hash_of, push
+from llm2slm.registry.versions import load_policy
+from llm2slm.lineage.tracking import RunContext
+from llm2slm.lineage.dvc import commit_stage, ensure_repo, hash_of, push
 from tasks.cluster import discover_tasks
 from tasks.curate import curate
 from tasks.evaluate import Evaluation, best_evaluation, evaluate_specialist, write_task_report

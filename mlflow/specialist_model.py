@@ -35,7 +35,7 @@ def _rows(model_input: Any) -> list[dict[str, Any]]:
 
 class SpecialistModel(PythonModel):
     def load_context(self, context) -> None:
-        from llm2slm.specialist import Specialist
+        from llm2slm.serving.specialist import Specialist
 
         self.specialist = Specialist.load(context.artifacts["specialist"])
 

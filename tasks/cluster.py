@@ -17,13 +17,13 @@ from pathlib import Path
 from prefect import task
 from pydantic import BaseModel
 
-from llm2slm.config import ClusterConfig
+from llm2slm.common.config import ClusterConfig
 from llm2slm.discovery.assigner import fit_assigner
 from llm2slm.discovery.catalogue import Catalogue, plot_tasks, read_assignments, write_assignments, write_catalogue
 from llm2slm.discovery.ids import read_registry, write_registry
 from llm2slm.discovery.pipeline import Options, discover
 from llm2slm.discovery.report import write_report
-from llm2slm.snapshot import read_snapshot
+from llm2slm.common.snapshot import read_snapshot
 
 log = logging.getLogger("llm2slm.cluster")
 

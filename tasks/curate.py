@@ -16,12 +16,12 @@ from pathlib import Path
 from prefect import task
 from tqdm import tqdm
 
-from llm2slm.config import CurateConfig
+from llm2slm.common.config import CurateConfig
 from llm2slm.curation.audit import CurateAudit, build_audit, field_examples, text_fields, write_admin_examples
 from llm2slm.curation.dedup import NearDuplicates, content_key
 from llm2slm.curation.filters import FailureFilter
-from llm2slm.schema import CallRecord
-from llm2slm.snapshot import read_snapshot, write_snapshot
+from llm2slm.common.schema import CallRecord
+from llm2slm.common.snapshot import read_snapshot, write_snapshot
 
 log = logging.getLogger("llm2slm.curate")
 

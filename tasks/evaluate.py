@@ -1,9 +1,9 @@
 """Stage: measure a specialist against the LLM on the task's held-out calls, by output shape.
 
-Quality: agreement with the LLM (llm2slm.agreement) plus the shape's own figures (llm2slm.shape_metrics).
+Quality: agreement with the LLM (llm2slm.evaluation.agreement) plus the shape's own figures (llm2slm.evaluation.metrics).
 Speed on this machine: single-call latency p50/p95 (batch of one) and calls/s at batch throughput.
 Cost per 1,000 calls: the LLM's from its logged token usage, the specialist's from its measured time
-(llm2slm.costs). `write_task_report` turns a task's evaluations into a Markdown page and a PNG.
+(llm2slm.evaluation.costs). `write_task_report` turns a task's evaluations into a Markdown page and a PNG.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 from prefect import task
 from pydantic import BaseModel
 
-from llm2slm.config import EvaluateConfig
-from llm2slm.costs import llm_cost_per_1k, logged_usage, specialist_cost_per_1k
-from llm2slm.eval_report import write_report
-from llm2slm.shape_metrics import shape_metrics
+from llm2slm.common.config import EvaluateConfig
+from llm2slm.evaluation.costs import llm_cost_per_1k, logged_usage, specialist_cost_per_1k
+from llm2slm.evaluation.report import write_report
+from llm2slm.evaluation.metrics import shape_metrics
 from tasks.split import read_split
 
 log = logging.getLogger("llm2slm.evaluate")
@@ -70,7 +70,7 @@ SHAPE_FIGURES = ("accuracy", "macro_f1", "json_valid", "field_f1", "function_nam
 def evaluate_specialist(task_id: str, model_dir: Path, task_dir: Path, shape: str, cfg: EvaluateConfig,
                         curated: Path | None = None, candidate: str | None = None) -> Evaluation:
     """Score the specialist in `model_dir` on the task's test split; `curated` holds the calls' logged usage."""
-    from llm2slm.specialist import Specialist
+    from llm2slm.serving.specialist import Specialist
 
     rows = _sample(read_split(task_dir, "test"), cfg.max_test_calls) if (task_dir / "test.jsonl").is_file() else []
     if not rows:

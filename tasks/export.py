@@ -12,8 +12,8 @@ from pathlib import Path
 from prefect import task
 
 from llm2slm.capture.export import SnapshotInfo, export_records
-from llm2slm.config import Config
-from llm2slm.store import open_store, pipeline_principal
+from llm2slm.common.config import Config
+from llm2slm.capture import open_store, pipeline_principal
 
 __all__ = ["SnapshotInfo", "export_records", "export_snapshot"]
 

@@ -14,8 +14,8 @@ from typing import Any
 from prefect import task
 from pydantic import BaseModel
 
-from llm2slm.config import FinetuneConfig
-from llm2slm.tracking import RunContext
+from llm2slm.common.config import FinetuneConfig
+from llm2slm.lineage.tracking import RunContext
 
 log = logging.getLogger("llm2slm.finetune")
 

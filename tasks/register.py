@@ -2,7 +2,7 @@
 
 One registered model per task (`<prefix>-<task_id>`). Each new version gets the alias `challenger`; it also gets
 `champion` when the promotion policy (mlflow/promotion_policy.yaml) is in auto mode and the version passes its
-gate. Otherwise `llm2slm promote` moves champion later. The rules and the audit trail live in llm2slm.registry.
+gate. Otherwise `llm2slm promote` moves champion later. The rules and the audit trail live in llm2slm.registry.versions.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from prefect import task
 
-from llm2slm.config import RegistryConfig
-from llm2slm.registry import RegisteredVersion, load_policy, model_name, register_version
+from llm2slm.common.config import RegistryConfig
+from llm2slm.registry.versions import RegisteredVersion, load_policy, model_name, register_version
 
 log = logging.getLogger("llm2slm.register")
 

@@ -1,11 +1,11 @@
 """Stage S4: choose the small models that will try to take over a task, or keep the task on the LLM.
 
 In order: a task with fewer training calls than `select.min_calls` stays on the LLM. The task's output shape
-decides the kind of model (llm2slm.selection): a closed label set gets an encoder classifier, JSON whose values
+decides the kind of model (llm2slm.selection.shapes): a closed label set gets an encoder classifier, JSON whose values
 are copied from the request gets an encoder span tagger, tool calls and other JSON or text get a generator.
 Each catalogue candidate is checked against the constraints in params.yaml (shape, licence allowlist, memory
 budget, context length >= the task's p99 tokens, offline-usable when the hub is offline), the survivors are
-screened on the validation split (llm2slm.screening) and the best `select.top_k` are kept. Every candidate's
+screened on the validation split (llm2slm.selection.screening) and the best `select.top_k` are kept. Every candidate's
 verdict and reasons are in the result, which the flow logs to MLflow.
 """
 
@@ -19,9 +19,9 @@ from typing import Literal
 from prefect import task
 from pydantic import BaseModel
 
-from llm2slm.config import SelectConfig
-from llm2slm.screening import screen
-from llm2slm.selection import KINDS_FOR_SHAPE, constraint_failures, input_tokens_p99, rank_key, task_shape
+from llm2slm.common.config import SelectConfig
+from llm2slm.selection.screening import screen
+from llm2slm.selection.shapes import KINDS_FOR_SHAPE, constraint_failures, input_tokens_p99, rank_key, task_shape
 from llm2slm.training.catalogue import Candidate, load_catalogue
 from tasks.split import read_split
 

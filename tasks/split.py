@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 from prefect import task
 from pydantic import BaseModel
 
-from llm2slm.config import SplitConfig
-from llm2slm.schema import CallRecord
-from llm2slm.snapshot import read_snapshot
+from llm2slm.common.config import SplitConfig
+from llm2slm.common.schema import CallRecord
+from llm2slm.common.snapshot import read_snapshot
 
 log = logging.getLogger("llm2slm.split")
 

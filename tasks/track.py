@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import task
 
-from llm2slm.tracking import RunContext, log_flat, stage_run
+from llm2slm.lineage.tracking import RunContext, log_flat, stage_run
 
 
 @task(name="track-stage")
@@ -58,7 +58,7 @@ def start_conversion(tracking_uri: str, artifact_root: str | None, tags: dict[st
     """Create the conversion's parent run (left open for the children); returns the context stages log under."""
     from mlflow import MlflowClient
 
-    from llm2slm.tracking import ensure_experiment
+    from llm2slm.lineage.tracking import ensure_experiment
 
     experiment_id = ensure_experiment(tracking_uri, artifact_root)
     run = MlflowClient(tracking_uri).create_run(experiment_id, run_name="convert", tags=tags)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llm2slm.env import quiet_offline_defaults
+from llm2slm.common.env import quiet_offline_defaults
 
 _BASE = Path(tempfile.mkdtemp(prefix="l2s-"))
 for _key, _value in quiet_offline_defaults().items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 BASE = datetime(2026, 10, 1, tzinfo=timezone.utc)
 

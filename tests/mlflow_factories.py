@@ -26,7 +26,7 @@ def log_fixed_model(folder: Path, answer: str = "yes") -> str:
     """Log a pyfunc that answers `answer` to every row in a new run; returns its model URI."""
     import mlflow
 
-    from llm2slm.tracking import ensure_experiment
+    from llm2slm.lineage.tracking import ensure_experiment
 
     code = folder / f"fixed_{abs(hash(answer))}.py"
     code.write_text(MODEL_CODE.replace("ANSWER", repr(answer)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm2slm.capture.crypto import KEY_BYTES, MasterKey, MasterKeyError
-from llm2slm.capture.files import atomic_write_bytes
+from llm2slm.common.files import atomic_write_bytes
 
 log = logging.getLogger("llm2slm.capture.envelope")
 FORMAT = 1

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from llm2slm.capture.keys import Principal
 from llm2slm.capture.store import CallStore
-from llm2slm.snapshot import write_snapshot
+from llm2slm.common.snapshot import write_snapshot
 
 log = logging.getLogger("llm2slm.export")
 

@@ -32,8 +32,8 @@ from llm2slm.capture.upstream import UpstreamPool
 from llm2slm.capture.records import (CallContext, ParsedRequest, RequestError, SSEParser, StreamAssembler,
                                      build_record, error_text, parse_request)
 from llm2slm.capture.writer import CaptureError, RecordWriter
-from llm2slm.config import GatewayConfig
-from llm2slm.schema import CallRecord, Source
+from llm2slm.common.config import GatewayConfig
+from llm2slm.common.schema import CallRecord, Source
 
 log = logging.getLogger("llm2slm.capture.gateway")
 DONE = "[DONE]"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from llm2slm.capture.files import atomic_write_bytes
-from llm2slm.schema import CallRecord
+from llm2slm.common.files import atomic_write_bytes
+from llm2slm.common.schema import CallRecord
 
 FORMATS = ("auto", "jsonl", "otel")
 

@@ -30,7 +30,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from llm2slm.capture.files import atomic_write_bytes, locked
+from llm2slm.common.files import atomic_write_bytes, locked
 
 TOKEN_PREFIX = "l2s"
 KEY_ID_HEX = 12  # characters of the key id

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from llm2slm.capture.crypto import MasterKey, MasterKeyError
 from llm2slm.capture.envelope import read_envelope
-from llm2slm.capture.files import atomic_write_bytes, locked
+from llm2slm.common.files import atomic_write_bytes, locked
 from llm2slm.capture.keys import AuthError, KeyRing, Principal, Role
 from llm2slm.capture.store import CallStore
-from llm2slm.config import Config
+from llm2slm.common.config import Config
 
 log = logging.getLogger("llm2slm.capture")
 PIPELINE_KEY_NAME = "local-pipeline"

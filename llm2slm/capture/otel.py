@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llm2slm.capture.imports import IngestError, open_text, validation_reason
-from llm2slm.schema import CallRecord, estimate_tokens
+from llm2slm.common.schema import CallRecord, estimate_tokens
 
 CONTENT_HINT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, or TRACELOOP_TRACE_CONTENT=true"
 LLM_OPERATIONS = {"chat", "text_completion", "generate_content"}

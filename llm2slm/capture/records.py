@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from llm2slm.schema import CallRecord, Message, Source, Tool, Usage, estimate_tokens, request_chars
+from llm2slm.common.schema import CallRecord, Message, Source, Tool, Usage, estimate_tokens, request_chars
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call", "error"}
 ERROR_TEXT_CHARS = 500  # characters of an upstream error body kept in the record

@@ -20,7 +20,7 @@ from typing import Any
 from llm2slm.capture.records import (CallContext, ParsedRequest, StreamAssembler, build_record, error_text,
                                      parse_request)
 from llm2slm.capture.writer import RecordWriter, WriterCounts
-from llm2slm.schema import Source
+from llm2slm.common.schema import Source
 
 log = logging.getLogger("llm2slm.capture")
 _REQUEST_KEYS = ("model", "messages", "tools", "stream", "user")
@@ -60,8 +60,8 @@ class _StoreUnavailable:
 
 
 def _writer_from_config() -> RecordWriter:
-    from llm2slm.config import load_config
-    from llm2slm.store import open_store
+    from llm2slm.common.config import load_config
+    from llm2slm.capture import open_store
 
     try:
         cfg = load_config()

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from llm2slm.capture.crypto import ID_TAG_BYTES, NONCE_BYTES
-from llm2slm.capture.files import atomic_write_bytes, fsync_dir
+from llm2slm.common.files import atomic_write_bytes, fsync_dir
 
 log = logging.getLogger("llm2slm.capture.segments")
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from llm2slm.capture.crypto import MasterKey, Pseudonymizer, new_data_key
 from llm2slm.capture.envelope import Envelope, read_envelope, write_envelope
-from llm2slm.capture.files import locked
+from llm2slm.common.files import locked
 from llm2slm.capture.imports import IngestReport, load_records
 from llm2slm.capture.keys import Principal, Role, check_role
 from llm2slm.capture.segments import SUFFIX, SegmentWriter, iter_frames, read_index
-from llm2slm.schema import CallRecord, Source
+from llm2slm.common.schema import CallRecord, Source
 
-log = logging.getLogger("llm2slm.store")
+log = logging.getLogger("llm2slm.capture")
 DEFAULT_SEGMENT_MAX_BYTES = 64 * 1024 * 1024  # a writer starts a new segment past this size, bytes
 SOURCE_CACHE_SIZE = 100_000  # pseudonymised sources kept in memory, entries
 

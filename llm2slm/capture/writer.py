@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 log = logging.getLogger("llm2slm.capture.writer")
 _STOP = object()

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 
 def content_key(record: CallRecord) -> str:

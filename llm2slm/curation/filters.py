@@ -16,7 +16,7 @@ import json
 import re
 from functools import lru_cache
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 REASONS = ("error", "empty_response", "truncated", "invalid_tool_call", "refusal")
 

@@ -17,9 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from llm2slm.config import CurateConfig
+from llm2slm.common.config import CurateConfig
 from llm2slm.curation.anonymize import CallOperators, Found, anonymize, hash_salt, resolve_overlaps
-from llm2slm.schema import CallRecord, Message
+from llm2slm.common.schema import CallRecord, Message
 
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
 CACHE_LIMIT = 100_000  # analysed texts kept; the cache is emptied when full

@@ -30,7 +30,7 @@ import numpy as np
 from llm2slm.discovery.catalogue import OUTLIER, atomic_path
 from llm2slm.discovery.ids import task_number, unit_centroid
 from llm2slm.discovery.structure import prompt_words, signature
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 log = logging.getLogger("llm2slm.cluster")
 

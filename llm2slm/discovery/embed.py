@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from llm2slm.packaged import MINILM, resolve_model
+from llm2slm.common.packaged import MINILM, resolve_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

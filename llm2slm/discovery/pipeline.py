@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from llm2slm.config import ClusterConfig
+from llm2slm.common.config import ClusterConfig
 from llm2slm.discovery.catalogue import OUTLIER, Exemplar, TaskEntry, task_id_for
 from llm2slm.discovery.embed import BATCH_SIZE, embed_calls
 from llm2slm.discovery.ids import Registry, assign_ids, task_number, unit_centroid
@@ -27,7 +27,7 @@ from llm2slm.discovery.reduce import (enforce_outlier_budget, hdbscan_labels, mi
                                       too_few_to_cluster, umap_reduce)
 from llm2slm.discovery.structure import merge_by_structure, rescue_by_structure
 from llm2slm.discovery.text import SYSTEM_CHARS, content_text, shape_text, user_text
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 log = logging.getLogger("llm2slm.cluster")
 

@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from llm2slm.schema import CallRecord, estimate_tokens
-from llm2slm.schema import request_chars as request_text_chars
+from llm2slm.common.schema import CallRecord, estimate_tokens
+from llm2slm.common.schema import request_chars as request_text_chars
 
 OutputShape = Literal["closed_label", "json", "tool_call", "free_text"]
 PERCENTILES = (50, 90, 99)

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 log = logging.getLogger("llm2slm.cluster")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 SYSTEM_CHARS = 300
 _SPACES = re.compile(r"\s+")

@@ -19,7 +19,7 @@ from llm2slm.sample.slots import build_slots
 from llm2slm.sample.summary import Summary, summarise
 from llm2slm.sample.tools import build_tools
 from llm2slm.sample.traffic import schedule
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 TRACE_FILE = "trace.jsonl.gz"
 ANSWER_KEY_FILE = "answer_key.csv.gz"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-from llm2slm.schema import Message, Tool
+from llm2slm.common.schema import Message, Tool
 
 T = TypeVar("T")
 

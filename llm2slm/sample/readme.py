@@ -117,7 +117,7 @@ def render(summary: Summary) -> str:
         "## Files",
         "",
         f"- `trace.jsonl.gz` ({summary.trace_bytes:,} bytes): {summary.records:,} `CallRecord`s "
-        "(`llm2slm/schema.py`), one JSON object per line.",
+        "(`llm2slm/common/schema.py`), one JSON object per line.",
         f"- `answer_key.csv.gz` ({summary.key_bytes:,} bytes): `id,task_kind,label,pii_types,flags` for every "
         "record. For evaluation only: nothing in the trace names the task kind, the dataset or the gold label "
         "except the LLM's answer itself.",

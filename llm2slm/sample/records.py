@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from llm2slm.sample.traffic import Call, timestamp
 from llm2slm.sample.usage import usage
-from llm2slm.schema import CallRecord, Message
+from llm2slm.common.schema import CallRecord, Message
 
 ANSWER_KEY_HEADER: tuple[str, ...] = ("id", "task_kind", "label", "pii_types", "flags")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from llm2slm.sample.common import Example, assistant, read_jsonl_gz, system, user
-from llm2slm.schema import FunctionCall, FunctionSpec, Message, Tool, ToolCall
+from llm2slm.common.schema import FunctionCall, FunctionSpec, Message, Tool, ToolCall
 
 WITH_ANSWERS: tuple[str, ...] = ("simple_python", "multiple", "parallel", "parallel_multiple")
 IRRELEVANCE = "irrelevance"

@@ -6,7 +6,7 @@ import math
 import random
 
 from llm2slm.sample.common import Example
-from llm2slm.schema import Usage, estimate_tokens, request_chars, response_to_text
+from llm2slm.common.schema import Usage, estimate_tokens, request_chars, response_to_text
 
 TIMEOUT = "upstream timeout"
 RATE_LIMITED = "rate limited"

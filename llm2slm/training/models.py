@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llm2slm.packaged import resolve_model
+from llm2slm.common.packaged import resolve_model
 from llm2slm.training.recipe import Recipe
 
 SPECIALIST_FILE = "specialist.json"

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from llm2slm.config import CurateConfig
+from llm2slm.common.config import CurateConfig
 from llm2slm.curation.dedup import NearDuplicates, distinctive_text, jaccard, shingles
 from llm2slm.curation.filters import FailureFilter, tool_call_problem
 from tests.factories import make_record

@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from llm2slm.config import CurateConfig
-from llm2slm.schema import CallRecord
+from llm2slm.common.config import CurateConfig
+from llm2slm.common.schema import CallRecord
 from tests.factories import make_record
 
 # One value per entity type, each in a sentence that gives it its usual context.

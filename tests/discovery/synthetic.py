@@ -11,7 +11,7 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 BASE = datetime(2026, 10, 1, tzinfo=timezone.utc)
 SHOPS = ["Acme Outfitters", "Borealis Gear", "Cobalt Shoes"]

@@ -3,7 +3,7 @@ import json
 from llm2slm.discovery.profile import (is_closed_label_set, is_json_object, output_shape, request_chars,
                                        token_percentiles)
 from llm2slm.discovery.text import content_text, previous_assistant_turn, shape_text, user_text
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 from tests.discovery.synthetic import trace
 from tests.factories import make_record
 

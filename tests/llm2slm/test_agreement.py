@@ -1,6 +1,6 @@
 import pytest
 
-from llm2slm.agreement import agreement, answers_agree
+from llm2slm.evaluation.agreement import agreement, answers_agree
 
 
 def test_json_answers_compare_by_value_and_tool_calls_in_any_order():

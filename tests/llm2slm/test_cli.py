@@ -3,8 +3,8 @@ import json
 from typer.testing import CliRunner
 
 from llm2slm.cli import app
-from llm2slm.config import load_config
-from llm2slm.servers import ui_commands
+from llm2slm.common.config import load_config
+from llm2slm.cli.ui import ui_commands
 
 
 def test_help_names_every_command():
@@ -33,7 +33,7 @@ def test_an_unknown_stage_is_a_clear_error(tmp_path):
 def test_promote_and_rollback_commands_move_champion_and_fail_clearly(tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    from llm2slm.registry import PromotionPolicy, alias_version, register_version
+    from llm2slm.registry.versions import PromotionPolicy, alias_version, register_version
     from tests.mlflow_factories import log_fixed_model
 
     (tmp_path / "params.yaml").write_text("{}\n")

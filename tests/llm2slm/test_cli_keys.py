@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llm2slm.cli import app
-from llm2slm.snapshot import read_snapshot
+from llm2slm.common.snapshot import read_snapshot
 from tests.factories import make_record, record_line
 
 FIXTURE = Path(__file__).parent / "capture" / "fixtures" / "otlp_genai_trace.json"

@@ -1,6 +1,6 @@
 import pytest
 
-from llm2slm.config import ConfigError, load_config
+from llm2slm.common.config import ConfigError, load_config
 
 
 def test_defaults_put_everything_under_the_project_home(tmp_path, monkeypatch):

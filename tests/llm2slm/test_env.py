@@ -1,6 +1,6 @@
 import os
 
-from llm2slm.env import apply_quiet_offline_defaults
+from llm2slm.common.env import apply_quiet_offline_defaults
 
 
 def test_script_defaults_fill_gaps_but_keep_what_the_user_set(monkeypatch):

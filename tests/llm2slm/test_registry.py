@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from llm2slm.registry import (
+from llm2slm.registry.versions import (
     GateFailed,
     PromotionPolicy,
     RegistryError,

@@ -3,7 +3,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from llm2slm.schema import CallRecord, json_schema, text_to_response
+from llm2slm.common.schema import CallRecord, json_schema, text_to_response
 from tests.factories import make_record
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from llm2slm.capture.keys import Principal, Role
-from llm2slm.store import CallStore, IngestError, MasterKey
+from llm2slm.capture import CallStore, IngestError, MasterKey
 from tests.factories import make_record, record_line
 
 CURATOR = Principal(key_id="000000000001", name="test-curator", role=Role.CURATOR)

@@ -3,10 +3,10 @@ import subprocess
 
 import pytest
 
-from llm2slm.config import load_config
-from llm2slm.snapshot import write_snapshot
-from llm2slm.store import open_store, pipeline_principal
-from llm2slm.versioning import commit_stage, ensure_repo, hash_of, out_hashes, push, status
+from llm2slm.common.config import load_config
+from llm2slm.common.snapshot import write_snapshot
+from llm2slm.capture import open_store, pipeline_principal
+from llm2slm.lineage.dvc import commit_stage, ensure_repo, hash_of, out_hashes, push, status
 from tests.factories import make_record
 
 

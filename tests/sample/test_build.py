@@ -13,7 +13,7 @@ from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, load_ans
 from llm2slm.sample.build import ANSWER_KEY_FILE, TRACE_FILE, build_sample
 from llm2slm.sample.common import KINDS
 from llm2slm.sample.tools import convert_schema, resolve, tool_name
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 SMALL = 40
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from llm2slm.config import ClusterConfig
-from llm2slm.snapshot import write_snapshot
+from llm2slm.common.config import ClusterConfig
+from llm2slm.common.snapshot import write_snapshot
 from llm2slm.discovery.assigner import load_assigner
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 from tasks.cluster import DiscoveryResult, adjusted_rand, discover_tasks
 from tests.discovery.synthetic import trace
 from tests.factories import make_record

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from llm2slm.config import load_config
-from llm2slm.snapshot import write_snapshot
-from llm2slm.versioning import ensure_repo, out_hashes
+from llm2slm.common.config import load_config
+from llm2slm.common.snapshot import write_snapshot
+from llm2slm.lineage.dvc import ensure_repo, out_hashes
 from tests.discovery.synthetic import trace
 
 OUTS = ("curated.parquet", "curate_audit.json", "catalogue.json", "catalogue.png", "catalogue.html", "assigner.npz",

@@ -1,9 +1,9 @@
 import json
 import stat
 
-from llm2slm.config import CurateConfig
+from llm2slm.common.config import CurateConfig
 from llm2slm.curation.audit import admin_examples_path
-from llm2slm.snapshot import read_snapshot, write_snapshot
+from llm2slm.common.snapshot import read_snapshot, write_snapshot
 from tasks.curate import curate, curate_records
 from tests.factories import make_record
 

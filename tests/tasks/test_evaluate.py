@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from llm2slm.config import EvaluateConfig, TokenPrice
-from llm2slm.costs import llm_cost_per_1k, logged_usage, price_for, specialist_cost_per_1k
-from llm2slm.shape_metrics import shape_metrics
-from llm2slm.snapshot import write_snapshot
+from llm2slm.common.config import EvaluateConfig, TokenPrice
+from llm2slm.evaluation.costs import llm_cost_per_1k, logged_usage, price_for, specialist_cost_per_1k
+from llm2slm.evaluation.metrics import shape_metrics
+from llm2slm.common.snapshot import write_snapshot
 from tasks.evaluate import best_evaluation, evaluate_specialist, write_task_report
 from tasks.split import to_example
 from tests.factories import make_record

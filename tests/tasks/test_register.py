@@ -6,8 +6,8 @@ import json
 
 import yaml
 
-from llm2slm.config import RegistryConfig
-from llm2slm.registry import alias_version, load_policy, version_figures
+from llm2slm.common.config import RegistryConfig
+from llm2slm.registry.versions import alias_version, load_policy, version_figures
 from tasks.register import register_specialist
 from tests.mlflow_factories import log_fixed_model, tracking_uri
 

@@ -1,7 +1,7 @@
 import json
 
-from llm2slm.config import SelectConfig
-from llm2slm.selection import rank_key, span_share, task_shape
+from llm2slm.common.config import SelectConfig
+from llm2slm.selection.shapes import rank_key, span_share, task_shape
 from llm2slm.training.catalogue import default_catalogue_path
 from tasks.select import select_model
 
@@ -109,7 +109,7 @@ def test_shape_rules_and_ranking():
 
 
 def test_zero_shot_screen_runs_a_local_generator_and_reads_tool_call_blocks(tmp_path):
-    from llm2slm.screening import _as_tool_calls, zero_shot_screen
+    from llm2slm.selection.screening import _as_tool_calls, zero_shot_screen
     from llm2slm.training.tiny import build_tiny_llama, train_tiny_tokenizer
 
     tokenizer = train_tiny_tokenizer(["a table for two people", '{"people": "two"}'] * 20, vocab_size=300)

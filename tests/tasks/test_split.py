@@ -4,8 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from llm2slm.config import SplitConfig
-from llm2slm.snapshot import write_snapshot
+from llm2slm.common.config import SplitConfig
+from llm2slm.common.snapshot import write_snapshot
 from tasks.split import read_split, split_tasks
 from tests.factories import make_record
 

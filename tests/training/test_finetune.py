@@ -63,7 +63,7 @@ def ray_session():
 def test_classifier_learns_with_two_workers_and_round_trips_through_mlflow(tmp_path, ray_session):
     import mlflow
 
-    from llm2slm.specialist import Specialist
+    from llm2slm.serving.specialist import Specialist
     from llm2slm.training.mlflow_log import log_specialist
     from llm2slm.training.train import fine_tune
 
@@ -90,7 +90,7 @@ def test_classifier_learns_with_two_workers_and_round_trips_through_mlflow(tmp_p
 
 
 def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
-    from llm2slm.specialist import Specialist
+    from llm2slm.serving.specialist import Specialist
     from llm2slm.training.train import fine_tune
 
     task = _write_task(tmp_path / "task", {"train": _json_rows(40, 1), "val": _json_rows(8, 2)})
@@ -107,8 +107,8 @@ def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
     # registered with the promotion gate, then served by alias: the same answers come back
     import mlflow
 
-    from llm2slm.config import RegistryConfig
-    from llm2slm.registry import load_policy
+    from llm2slm.common.config import RegistryConfig
+    from llm2slm.registry.versions import load_policy
     from llm2slm.training.mlflow_log import log_specialist
     from tasks.register import register_specialist
 
@@ -130,7 +130,7 @@ def test_span_tagger_resumes_after_a_worker_dies_logs_steps_and_round_trips(tmp_
     import mlflow
     from mlflow import MlflowClient
 
-    from llm2slm.specialist import Specialist
+    from llm2slm.serving.specialist import Specialist
     from llm2slm.training.checkpoint import FaultInjection
     from llm2slm.training.mlflow_log import log_specialist
     from llm2slm.training.train import fine_tune

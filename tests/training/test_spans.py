@@ -66,7 +66,7 @@ def test_tags_render_the_llm_json_in_its_key_order_and_style():
 def test_bio_labels_on_real_wordpiece_offsets():
     from transformers import AutoTokenizer
 
-    from llm2slm.packaged import resolve_model
+    from llm2slm.common.packaged import resolve_model
     from llm2slm.training.data import IGNORE
     from llm2slm.training.tagger import bio_labels, encode_for_tagging, token_offsets
 

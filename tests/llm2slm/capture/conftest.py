@@ -10,11 +10,11 @@ import pytest
 
 from llm2slm.capture.crypto import MasterKey
 from llm2slm.capture.gateway import create_app
-from llm2slm.capture.fake_llm import FakeLLM, ServerThread, free_port
+from llm2slm.testing.fake_llm import FakeLLM, ServerThread, free_port
 from llm2slm.capture.keys import KeyRing, Principal, Role
 from llm2slm.capture.store import CallStore
-from llm2slm.config import GatewayConfig
-from llm2slm.schema import CallRecord
+from llm2slm.common.config import GatewayConfig
+from llm2slm.common.schema import CallRecord
 
 CURATOR = Principal(key_id="000000000000", name="test-curator", role=Role.CURATOR)
 TOOLS = [{"type": "function", "function": {"name": "lookup_weather", "description": "Weather for a city",

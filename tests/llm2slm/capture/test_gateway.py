@@ -172,7 +172,7 @@ def test_store_down_means_503_unless_failing_open(fake_upstream, keyring, agent_
 
 
 def test_unreachable_upstream_is_a_502_naming_it(store, writer, keyring, agent_token):
-    from llm2slm.capture.fake_llm import free_port
+    from llm2slm.testing.fake_llm import free_port
 
     nowhere = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     with running_gateway(writer, keyring, nowhere) as gateway:

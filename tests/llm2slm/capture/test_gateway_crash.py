@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from llm2slm.capture.crypto import MasterKey
-from llm2slm.capture.fake_llm import FakeLLM, ServerThread, free_port
+from llm2slm.testing.fake_llm import FakeLLM, ServerThread, free_port
 from llm2slm.capture.keys import Role
-from llm2slm.config import load_config
-from llm2slm.store import open_keyring, open_store
+from llm2slm.common.config import load_config
+from llm2slm.capture import open_keyring, open_store
 from tests.llm2slm.capture.conftest import stored
 
 REPO = Path(__file__).resolve().parents[3]

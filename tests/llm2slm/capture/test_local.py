@@ -9,7 +9,7 @@ from llm2slm.capture.crypto import MasterKey, MasterKeyError
 from llm2slm.capture.keys import AuthError, Role
 from llm2slm.capture.local import (master_key_path, open_keyring, open_store, pipeline_key_path, pipeline_principal,
                                    rotate_master_key)
-from llm2slm.config import load_config
+from llm2slm.common.config import load_config
 from tests.factories import make_record
 
 

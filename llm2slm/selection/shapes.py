@@ -1,5 +1,5 @@
 """Selection rules (step S4) with no heavy imports: a task's output shape, the constraints a candidate must meet,
-and how screened candidates are ranked. tasks/select.py applies them; llm2slm/screening.py scores candidates.
+and how screened candidates are ranked. tasks/select.py applies them; llm2slm/selection/screening.py scores candidates.
 
 Shapes: discovery's four (llm2slm.discovery.profile) plus `json_spans`, a JSON task whose string values are
 nearly all copied verbatim from the request's last user message (an encoder span tagger can answer it).
@@ -18,7 +18,7 @@ from llm2slm.discovery.profile import is_closed_label_set, is_json_object
 from llm2slm.training.catalogue import Candidate
 from llm2slm.training.prompts import classifier_input_text, message_text
 
-CHARS_PER_TOKEN = 4  # the estimate discovery uses (llm2slm.schema.estimate_tokens)
+CHARS_PER_TOKEN = 4  # the estimate discovery uses (llm2slm.common.schema.estimate_tokens)
 KINDS_FOR_SHAPE: dict[str, tuple[str, ...]] = {
     "closed_label": ("classifier",),
     "json_spans": ("span_tagger", "generator"),

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llm2slm.config import Config
+from llm2slm.common.config import Config
 
 ProjectOpt = Annotated[Optional[Path], typer.Option("--project", help="Project folder (holds params.yaml).")]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Folder for everything a run writes.")]
@@ -115,7 +115,7 @@ def rotate_master(
         api_key: ApiKeyOpt = None, project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Re-wrap every data key and the pseudonym key under a new master key; the data files are not rewritten."""
     from llm2slm.capture.local import rotate_master_key
-    from llm2slm.store import MasterKeyError
+    from llm2slm.capture import MasterKeyError
 
     cfg = _config(project, home)
     actor = _admin(cfg, api_key)
@@ -148,7 +148,7 @@ def export(out: Annotated[Path, typer.Option("--out", help="The Parquet file to 
     """Write the calls with since <= timestamp < until as a Parquet snapshot (needs a curator key)."""
     from llm2slm.capture.keys import AuthError, Role
     from llm2slm.capture.local import caller_token, open_keyring
-    from llm2slm.store import MasterKeyError, open_store
+    from llm2slm.capture import MasterKeyError, open_store
     from llm2slm.capture.export import export_records
 
     cfg = _config(project, home)

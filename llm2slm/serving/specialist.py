@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 from llm2slm.training.data import encode_prompt
 from llm2slm.training.models import ENCODER_KINDS, load_encoder_specialist, load_generator, read_meta
 from llm2slm.training.prompts import classifier_input_text

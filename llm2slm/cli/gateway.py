@@ -37,7 +37,7 @@ def gateway(
     from pydantic import ValidationError
 
     from llm2slm.cli import _setup
-    from llm2slm.config import GatewayConfig
+    from llm2slm.common.config import GatewayConfig
 
     cfg = _setup(project, home)
     updates: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port), ("upstream_base_url", upstream))
@@ -53,7 +53,7 @@ def gateway(
 def _open_parts(cfg: Any) -> tuple[Any, Any]:
     """(store, key ring) of the configuration, or exit naming what is missing."""
     from llm2slm.capture.keys import Role
-    from llm2slm.store import open_keyring, open_store
+    from llm2slm.capture import open_keyring, open_store
 
     try:
         store, keyring = open_store(cfg), open_keyring(cfg)

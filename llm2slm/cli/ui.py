@@ -10,7 +10,7 @@ import time
 
 import typer
 
-from llm2slm.config import Config
+from llm2slm.common.config import Config
 
 
 def ui_commands(cfg: Config, mlflow_port: int, prefect_port: int) -> list[list[str]]:

@@ -11,11 +11,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from llm2slm.cli_gateway import add_gateway_command
-from llm2slm.cli_keys import add_key_commands
-from llm2slm.cli_registry import add_registry_commands
-from llm2slm.config import Config, ConfigError, load_config
-from llm2slm.env import prepare_environment
+from llm2slm.cli.gateway import add_gateway_command
+from llm2slm.cli.keys import add_key_commands
+from llm2slm.cli.registry import add_registry_commands
+from llm2slm.common.config import Config, ConfigError, load_config
+from llm2slm.common.env import prepare_environment
 
 app = typer.Typer(
     help="llm2slm turns an agent's logged LLM calls into small specialist models.\n\n"
@@ -54,7 +54,7 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL files of call
            fmt: Annotated[str, typer.Option("--format", help="auto | jsonl | otel")] = "auto",
            project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Validate call records and append them to the encrypted store. A file with any bad record is rejected whole."""
-    from llm2slm.store import IngestError, MasterKeyError, open_store
+    from llm2slm.capture import IngestError, MasterKeyError, open_store
 
     cfg = _setup(project, home)
     try:
@@ -80,7 +80,7 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="JSONL files of call
 def schema(out: Annotated[Path, typer.Option(help="Where to write the JSON schema.")] = Path(
         "docs/call_record.schema.json")) -> None:
     """Write the JSON schema of the call record."""
-    from llm2slm.schema import json_schema
+    from llm2slm.common.schema import json_schema
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
@@ -90,7 +90,7 @@ def schema(out: Annotated[Path, typer.Option(help="Where to write the JSON schem
 @app.command()
 def convert(project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Run the conversion flow on every call in the store and print the result table."""
-    from llm2slm.report import print_summary
+    from llm2slm.cli.summary import print_summary
 
     cfg = _setup(project, home)
     summary = _run_flow(cfg)
@@ -101,8 +101,8 @@ def convert(project: ProjectOpt = None, home: HomeOpt = None) -> None:
 def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsample of N calls.")] = None,
          project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Ingest the bundled agent trace (or a subsample) and run the conversion on it."""
-    from llm2slm.demo import ingest_sample
-    from llm2slm.report import print_summary
+    from llm2slm.sample.ingest import ingest_sample
+    from llm2slm.cli.summary import print_summary
     from llm2slm.sample import bundled_answer_key_path, load_answer_key
 
     cfg = _setup(project, home)
@@ -115,7 +115,7 @@ def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsam
 
 def _run_flow(cfg: Config):
     from flows.convert import convert as convert_flow
-    from llm2slm.store import MasterKeyError, open_store
+    from llm2slm.capture import MasterKeyError, open_store
 
     try:
         empty = open_store(cfg).count() == 0
@@ -136,7 +136,7 @@ def stage(name: Annotated[str, typer.Argument(help="export | curate | cluster | 
           project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Run one data stage on its own (what `dvc repro` calls); same code as the flow's stage."""
     from llm2slm.capture.keys import AuthError
-    from llm2slm.stages import run_stage
+    from tasks import run_stage
 
     cfg = _setup(project, home)
     try:
@@ -149,7 +149,7 @@ def stage(name: Annotated[str, typer.Argument(help="export | curate | cluster | 
 def ui(project: ProjectOpt = None, home: HomeOpt = None,
        mlflow_port: int = 5000, prefect_port: int = 4200) -> None:
     """Start the MLflow UI and the Prefect UI on 127.0.0.1 (Ctrl-C stops both)."""
-    from llm2slm.servers import serve_uis
+    from llm2slm.cli.ui import serve_uis
 
     cfg = _setup(project, home)
     serve_uis(cfg, mlflow_port, prefect_port)

@@ -8,7 +8,7 @@ The answer depends only on the request body, so the same request always gets the
   with a usage chunk when `stream_options.include_usage` is true, then `data: [DONE]`;
 - model "fail-400" / "fail-500" answers with that HTTP status and an OpenAI-style error body.
 
-Run it on its own with `python -m llm2slm.capture.fake_llm --port 9000`.
+Run it on its own with `python -m llm2slm.testing.fake_llm --port 9000`.
 """
 
 from __future__ import annotations

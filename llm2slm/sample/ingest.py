@@ -7,9 +7,9 @@ import random
 import tempfile
 from pathlib import Path
 
-from llm2slm.config import Config
+from llm2slm.common.config import Config
 from llm2slm.sample import bundled_trace_path
-from llm2slm.store import open_store
+from llm2slm.capture import open_store
 
 
 def subsample_lines(trace: Path, n: int | None, seed: int = 0) -> list[str]:

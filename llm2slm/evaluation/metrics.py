@@ -6,7 +6,7 @@
 - tool_call (BFCL-style, order-free): function_name_accuracy (the same multiset of function names) and
   argument_exact_match (the same calls, names and parsed arguments alike).
 - free_text: rouge_l (ROUGE-L F-measure, mean over calls).
-`agreement` (llm2slm.agreement) is reported for every shape on top of these.
+`agreement` (llm2slm.evaluation.agreement) is reported for every shape on top of these.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from llm2slm.agreement import agreement
+from llm2slm.evaluation.agreement import agreement
 
 
 def _parse(text: str) -> Any:

@@ -27,7 +27,7 @@ def _fail(message: str, code: int = 1) -> None:
 def _context(project: Path | None, home: Path | None):
     """(config, MLflow client of the configured store), with the CLI's environment set."""
     from llm2slm.cli import _setup
-    from llm2slm.registry import _client
+    from llm2slm.registry.versions import _client
 
     cfg = _setup(project, home)
     return cfg, _client(cfg.mlflow_tracking_uri)
@@ -37,8 +37,8 @@ def promote(task: TaskArg, version: Annotated[str, typer.Option("--version", hel
             force: Annotated[bool, typer.Option("--force", help="Override a failed gate (needs --reason).")] = False,
             reason: ReasonOpt = "", by: ByOpt = None, project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Move `champion` to a version of a task's specialist after checking the promotion gate."""
-    from llm2slm.registry import GateFailed, RegistryError, load_policy, model_name
-    from llm2slm.registry import promote as promote_version
+    from llm2slm.registry.versions import GateFailed, RegistryError, load_policy, model_name
+    from llm2slm.registry.versions import promote as promote_version
 
     if force and not reason.strip():
         _fail("--force needs --reason: say why the gate is overridden")
@@ -61,8 +61,8 @@ def promote(task: TaskArg, version: Annotated[str, typer.Option("--version", hel
 def rollback(task: TaskArg, reason: ReasonOpt = "", by: ByOpt = None, project: ProjectOpt = None,
              home: HomeOpt = None) -> None:
     """Return `champion` to the version that held it before the current one."""
-    from llm2slm.registry import RegistryError, model_name
-    from llm2slm.registry import rollback as rollback_model
+    from llm2slm.registry.versions import RegistryError, model_name
+    from llm2slm.registry.versions import rollback as rollback_model
 
     cfg, client = _context(project, home)
     name = model_name(cfg.registry.model_prefix, task)
@@ -76,7 +76,7 @@ def rollback(task: TaskArg, reason: ReasonOpt = "", by: ByOpt = None, project: P
 def history(task: TaskArg, as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
             project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Print the audit trail of a task's specialist: every alias move with who, when, why and the gate."""
-    from llm2slm.registry import RegistryError, audit_trail, model_name
+    from llm2slm.registry.versions import RegistryError, audit_trail, model_name
 
     cfg, client = _context(project, home)
     name = model_name(cfg.registry.model_prefix, task)

@@ -8,7 +8,7 @@ Values the user already set are kept, except where noted.
 from __future__ import annotations
 
 import os
-from llm2slm.config import Config
+from llm2slm.common.config import Config
 
 
 def quiet_offline_defaults() -> dict[str, str]:

@@ -226,7 +226,7 @@ class Config(_Section):
         in_project = self.paths.project / path
         if in_project.exists():
             return in_project
-        return Path(__file__).resolve().parents[1] / path
+        return Path(__file__).resolve().parents[2] / path
 
     def catalogue_path(self) -> Path:
         path = Path(self.select.catalogue)
@@ -235,7 +235,7 @@ class Config(_Section):
         in_project = self.paths.project / path
         if in_project.exists():
             return in_project
-        return Path(__file__).resolve().parent / "catalogue.yaml"
+        return Path(__file__).resolve().parents[1] / "catalogue.yaml"
 
 
 def find_project_dir(start: Path | None = None) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-log = logging.getLogger("llm2slm.versioning")
+log = logging.getLogger("llm2slm.lineage.dvc")
 
 DATA_STAGES = ("export", "curate", "cluster", "split")
 

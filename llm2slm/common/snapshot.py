@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llm2slm.schema import CallRecord
+from llm2slm.common.schema import CallRecord
 
 SCHEMA = pa.schema([("id", pa.string()), ("timestamp", pa.string()), ("record", pa.string())])
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from llm2slm.agreement import agreement
-from llm2slm.selection import last_user_message
+from llm2slm.evaluation.agreement import agreement
+from llm2slm.selection.shapes import last_user_message
 from llm2slm.training.catalogue import TINY_PREFIX, Candidate
 from llm2slm.training.prompts import classifier_input_text
 
@@ -39,7 +39,7 @@ def load_encoder(base: str) -> tuple[Any, Any]:
     import transformers
     from transformers import AutoModel, AutoTokenizer
 
-    from llm2slm.packaged import resolve_model
+    from llm2slm.common.packaged import resolve_model
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

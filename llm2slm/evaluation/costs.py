@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from llm2slm.config import TokenPrice
+from llm2slm.common.config import TokenPrice
 
 CHARS_PER_TOKEN = 4  # fallback estimate when a call's usage is not available
 

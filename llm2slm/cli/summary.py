@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from llm2slm.config import Config
+from llm2slm.common.config import Config
 
 COLUMNS = ("task", "name", "calls", "shape", "model", "agreement", "latency/call", "version", "aliases")
 
