@@ -163,6 +163,8 @@ class Paths(_Section):
     home: Path
     data_dir: Path
     store: Path
+    dvc_versioned: bool = Field(True, description="the home is the one params.yaml names, which dvc.yaml's paths "
+                                                  "use: DVC can version the datasets")
 
     @property
     def prefect_home(self) -> Path:
@@ -257,9 +259,13 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _project_path(project: Path, value: str | None, default: Path) -> Path:
+DEFAULT_HOME = ".llm2slm"
+
+
+def _project_path(base: Path, value: str | None, default: Path) -> Path:
+    """`value` as a path relative to `base` (absolute paths as they are); `default` when unset."""
     path = Path(value) if value else default
-    return path if path.is_absolute() else (project / path).resolve()
+    return path if path.is_absolute() else (base / path).resolve()
 
 
 def load_config(
@@ -280,13 +286,15 @@ def load_config(
             raise ConfigError(f"{params_file}: expected a mapping at the top level")
     params = _deep_merge(params, overrides or {})
 
-    home_path = Path(home or os.environ.get("LLM2SLM_HOME") or project / ".llm2slm")
-    home_path = (project / home_path).resolve() if not home_path.is_absolute() else home_path
-    data_dir = _project_path(project, params.pop("data_dir", None), home_path / "data")
-    store = _project_path(project, params.pop("store_dir", None), home_path / "store")
+    params_home = params.pop("home", DEFAULT_HOME)
+    dvc_home = _project_path(project, params_home, project / DEFAULT_HOME)
+    home_path = _project_path(project, str(home or os.environ.get("LLM2SLM_HOME") or params_home), dvc_home)
+    data_dir = _project_path(home_path, params.pop("data_dir", None), home_path / "data")
+    store = _project_path(home_path, params.pop("store_dir", None), home_path / "store")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home_path / 'mlflow' / 'mlflow.db'}"
     tree = {
-        "paths": {"project": project, "home": home_path, "data_dir": data_dir, "store": store},
+        "paths": {"project": project, "home": home_path, "data_dir": data_dir, "store": store,
+                  "dvc_versioned": home_path == dvc_home},
         "mlflow_tracking_uri": tracking,
         "ray_address": os.environ.get("RAY_ADDRESS") or None,
         **params,
