@@ -20,10 +20,12 @@ env: $(STAMP)
 demo: env  ## ingest the bundled trace and run the whole conversion (SAMPLE=N for a subsample)
 	$(BIN)/llm2slm demo $(if $(SAMPLE),--sample $(SAMPLE))
 
-test: env  ## every test, the slow end-to-end ones included
+test: env  ## the layering contracts, then every test, the slow end-to-end ones included
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 test-fast: env
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -m "not slow"
 
 ui: env  ## MLflow UI on 127.0.0.1:5000 and Prefect UI on 127.0.0.1:4200

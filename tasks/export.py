@@ -1,25 +1,22 @@
-"""Stage: export the call store's records of a time window as the raw snapshot (Parquet).
+"""S1 → snapshot: the call store's records, read with the pipeline's curator identity, as the raw snapshot.
 
-The store is read as the pipeline's curator (`pipeline_principal`: $LLM2SLM_API_KEY, or the local pipeline key
-created under the run's home); the keys are resolved inside the task, so no secret is ever a task parameter.
+The keys are resolved inside the task (`pipeline_principal`: $LLM2SLM_API_KEY, or the local pipeline key under the
+run's home), so no secret is ever a task parameter.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from prefect import task
 
-from llm2slm.capture.export import SnapshotInfo, export_records
-from llm2slm.common.config import Config
 from llm2slm.capture import open_store, pipeline_principal
-
-__all__ = ["SnapshotInfo", "export_records", "export_snapshot"]
+from llm2slm.capture.export import SnapshotInfo, export_records
+from llm2slm.common.artifacts import Artifacts
+from llm2slm.common.config import Config
 
 
 @task(name="export")
-def export_snapshot(cfg: Config, out: Path, since: datetime | None = None,
-                    until: datetime | None = None) -> SnapshotInfo:
-    """The pipeline's export: the configured store, read with the pipeline's curator identity."""
-    return export_records(open_store(cfg), pipeline_principal(cfg), out, since, until)
+def export(cfg: Config, since: datetime | None = None, until: datetime | None = None) -> SnapshotInfo:
+    with open_store(cfg) as store:
+        return export_records(store, pipeline_principal(cfg), Artifacts(cfg.paths).raw, since, until)

@@ -1,70 +1,23 @@
-"""Stage S5: fine-tune the selected candidate on a task's training split with Ray Train.
-
-The recipe comes from the catalogue entry and the task's statistics (plus the checkpoint interval from
-params.yaml); targets are the LLM's own answers (distillation). A worker failure restarts the workers from the
-last checkpoint up to `finetune.max_failures` times. Returns where the specialist was saved and the training metrics.
-"""
+"""S5: fine-tune one selected candidate on a task's training split with Ray Train
+(`llm2slm.training.finetune`). With a tracking context, rank 0 logs loss, learning rate and tokens/s per step to a
+`finetune:<task>` child run, which `tasks.track.track_finetune` then completes with the model."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
-
 from prefect import task
-from pydantic import BaseModel
 
-from llm2slm.common.config import FinetuneConfig
-from llm2slm.lineage.tracking import RunContext
-
-log = logging.getLogger("llm2slm.finetune")
-
-
-class FinetuneResult(BaseModel):
-    task_id: str
-    model_dir: Path
-    recipe: dict[str, Any]
-    metrics: dict[str, float]
-    mlflow_run_id: str | None = None  # the run holding the per-step metrics (None when not tracked)
-
-
-def open_finetune_run(tracking: RunContext, task_id: str, tags: dict[str, str]) -> dict[str, str]:
-    """A child run `finetune:<task>` under the conversion run, opened before training so that rank 0 can log
-    its steps to it; returns {tracking_uri, run_id}."""
-    from mlflow import MlflowClient
-
-    all_tags = {**tracking.tags, **tags, "llm2slm.stage": "finetune", "llm2slm.task_id": task_id,
-                "mlflow.runName": f"finetune:{task_id}"}
-    if tracking.parent_run_id:
-        all_tags["mlflow.parentRunId"] = tracking.parent_run_id
-    run = MlflowClient(tracking.tracking_uri).create_run(tracking.experiment_id, tags=all_tags)
-    return {"tracking_uri": tracking.tracking_uri, "run_id": run.info.run_id}
+from llm2slm.common.artifacts import Artifacts
+from llm2slm.common.config import Config
+from llm2slm.discovery.catalogue import TaskEntry
+from llm2slm.lineage.tracking import RunContext, open_child_run
+from llm2slm.training.finetune import FinetuneResult, finetune_candidate
 
 
 @task(name="finetune")
-def finetune_task(task_id: str, candidate: str, task_dir: Path, out_dir: Path, catalogue: Path,
-                  cfg: FinetuneConfig, storage_path: Path, ray_address: str | None = None,
-                  tracking: RunContext | None = None, tags: dict[str, str] | None = None) -> FinetuneResult:
-    """Fine-tune `candidate` on the task; with `tracking`, rank 0 logs loss, learning rate and tokens/s per step
-    to a `finetune:<task>` child run, which `track_finetune` then completes with the model."""
-    from llm2slm.training.catalogue import load_catalogue
-    from llm2slm.training.recipe import recipe_for, task_stats_from_dir
-    from llm2slm.training.train import fine_tune
-
-    entry = next((c for c in load_catalogue(catalogue) if c.name == candidate), None)
-    if entry is None:
-        raise ValueError(f"candidate {candidate!r} is not in the catalogue {catalogue}")
-    overrides = {"seed": cfg.seed, "checkpoint_every_steps": cfg.checkpoint_every_steps,
-                 **({"epochs": cfg.epochs} if cfg.epochs else {})}
-    recipe = recipe_for(entry, task_stats_from_dir(task_dir), **overrides)
-    mlflow_run = open_finetune_run(tracking, task_id, tags or {}) if tracking else None
-    result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                       storage_path=storage_path, ray_address=ray_address, max_train_calls=cfg.max_train_calls,
-                       max_failures=cfg.max_failures, mlflow_run=mlflow_run)
-    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    metrics.update(steps=float(result.steps), attempts=float(len(result.attempt_start_steps)),
-                   rows_skipped=float(result.rows_skipped))
-    log.info("task %s: fine-tuned %s in %.0f s (%d steps, %d attempt(s))", task_id, candidate,
-             metrics.get("wall_s", 0.0), result.steps, len(result.attempt_start_steps))
-    return FinetuneResult(task_id=task_id, model_dir=result.model_dir, recipe=recipe.model_dump(mode="json"),
-                          metrics=metrics, mlflow_run_id=mlflow_run["run_id"] if mlflow_run else None)
+def finetune(cfg: Config, entry: TaskEntry, candidate: str, ctx: RunContext | None = None,
+             tags: dict[str, str] | None = None) -> FinetuneResult:
+    art = Artifacts(cfg.paths)
+    mlflow_run = open_child_run(ctx, "finetune", entry.task_id, tags or {}) if ctx else None
+    return finetune_candidate(entry.task_id, candidate, art.tasks / entry.task_id,
+                              art.model_dir(entry.task_id, candidate), cfg.catalogue_path(), cfg.finetune, art.runs,
+                              cfg.ray_address, mlflow_run)

@@ -1,30 +1,27 @@
-"""Stage: register a specialist in the MLflow model registry and move its aliases.
-
-One registered model per task (`<prefix>-<task_id>`). Each new version gets the alias `challenger`; it also gets
-`champion` when the promotion policy (mlflow/promotion_policy.yaml) is in auto mode and the version passes its
-gate. Otherwise `llm2slm promote` moves champion later. The rules and the audit trail live in llm2slm.registry.versions.
-"""
+"""Register: the chosen specialist as a new version of its task's MLflow registered model (`<prefix>-<task_id>`),
+`challenger` always and `champion` when the promotion policy is auto and the gate passes
+(`llm2slm.registry.versions`). The registry is a server at scale, so the call is retried."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from prefect import task
 
-from llm2slm.common.config import RegistryConfig
+from llm2slm.common.config import Config
+from llm2slm.discovery.catalogue import TaskEntry
+from llm2slm.evaluation.evaluate import Evaluation
 from llm2slm.registry.versions import RegisteredVersion, load_policy, model_name, register_version
 
 log = logging.getLogger("llm2slm.register")
 
 
-@task(name="register")
-def register_specialist(task_id: str, model_uri: str, shape: str, metrics: dict[str, float],
-                        tags: dict[str, str], cfg: RegistryConfig, policy_path: Path,
-                        tracking_uri: str) -> RegisteredVersion:
-    policy = load_policy(policy_path)
-    name = model_name(cfg.model_prefix, task_id)
-    result = register_version(tracking_uri, name, task_id, model_uri, shape, metrics, tags, policy)
+@task(name="register", retries=2, retry_delay_seconds=5)
+def register(cfg: Config, entry: TaskEntry, model_uri: str, best: Evaluation, tags: dict[str, str]) -> RegisteredVersion:
+    policy = load_policy(cfg.policy_path())
+    name = model_name(cfg.registry.model_prefix, entry.task_id)
+    result = register_version(cfg.mlflow_tracking_uri, name, entry.task_id, model_uri, best.output_shape,
+                              best.metrics, {**tags, "llm2slm.candidate": best.candidate or ""}, policy)
     log.info("registered %s version %s (%s); gate (%s mode): %s", name, result.version, ", ".join(result.aliases),
              policy.mode, "; ".join(result.gate_reasons))
     return result

@@ -72,7 +72,7 @@ def test_near_duplicates_are_only_looked_for_under_the_same_system_prompt():
 
 
 def test_reasons_are_counted_in_the_audit():
-    from tasks.curate import curate_records
+    from llm2slm.curation.pipeline import curate_records
 
     topics = ["the card that never arrived", "a refund for a cancelled hotel booking", "my exchange rate"]
     records = [make_record(i, f"I have a long question about {topic}, can you please help me today") for i, topic
@@ -82,7 +82,8 @@ def test_reasons_are_counted_in_the_audit():
                 make_record(12, "x", answer="I cannot help with that."),
                 make_record(13, records[0].last_user_message()),
                 make_record(14, records[1].last_user_message() + "!")]
-    kept, audit = curate_records(records, CurateConfig(scrub=[]))
+    curated = curate_records(records, CurateConfig(scrub=[]))
+    kept, audit = curated.records, curated.audit
     assert [r.id for r in kept] == [r.id for r in records[:3]]
     assert Counter(audit.removed) == Counter({"error": 1, "truncated": 1, "refusal": 1, "duplicate": 1,
                                               "near_duplicate": 1})

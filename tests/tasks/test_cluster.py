@@ -14,11 +14,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from llm2slm.common.config import ClusterConfig
+from llm2slm.common.config import ClusterConfig, Config, load_config
 from llm2slm.common.snapshot import write_snapshot
 from llm2slm.discovery.assigner import load_assigner
 from llm2slm.common.schema import CallRecord
-from tasks.cluster import DiscoveryResult, adjusted_rand, discover_tasks
+from llm2slm.discovery.run import DiscoveryResult
+from llm2slm.discovery.score import adjusted_rand
+from tasks.cluster import cluster
 from tests.discovery.synthetic import trace
 from tests.factories import make_record
 
@@ -30,12 +32,16 @@ OUTPUTS = ("catalogue.json", "catalogue.png", "catalogue.html", "assignments.par
            "assigner.json", "task_registry.json")
 
 
+def _config(folder: Path, cluster_cfg: ClusterConfig | None = None) -> Config:
+    """A run whose datasets folder is `folder` (the stage reads and writes there, through the artifact catalogue)."""
+    return load_config(folder, home=folder, overrides={"data_dir": str(folder),
+                                                       "cluster": (cluster_cfg or ClusterConfig()).model_dump()})
+
+
 def _run(folder: Path, records, cfg: ClusterConfig | None = None) -> tuple[DiscoveryResult, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     write_snapshot(records, folder / "curated.parquet")
-    result = discover_tasks.fn(folder / "curated.parquet", folder / "catalogue.json", folder / "assignments.parquet",
-                               cfg or ClusterConfig())
-    return result, folder
+    return cluster.fn(_config(folder, cfg)), folder
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +126,7 @@ def test_a_rerun_in_place_reads_the_registry_and_gives_the_same_bytes(multi, tmp
     _, first, _ = multi
     folder = tmp_path / "again"
     shutil.copytree(first, folder)
-    discover_tasks.fn(folder / "curated.parquet", folder / "catalogue.json", folder / "assignments.parquet",
-                      SAMPLED)
+    cluster.fn(_config(folder, SAMPLED))
     for name in OUTPUTS:
         assert (first / name).read_bytes() == (folder / name).read_bytes(), name
 
@@ -198,14 +203,13 @@ def test_too_few_calls_give_one_task_without_clustering(tmp_path):
 def test_an_empty_snapshot_is_refused_clearly(tmp_path):
     write_snapshot([], tmp_path / "curated.parquet")
     with pytest.raises(ValueError, match="empty"):
-        discover_tasks.fn(tmp_path / "curated.parquet", tmp_path / "catalogue.json", tmp_path / "a.parquet",
-                          ClusterConfig())
-    assert not (tmp_path / "catalogue.json").exists() and not (tmp_path / "a.parquet").exists()
+        cluster.fn(_config(tmp_path))
+    assert not (tmp_path / "catalogue.json").exists() and not (tmp_path / "assignments.parquet").exists()
 
 
 def test_a_missing_snapshot_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.parquet"):
-        discover_tasks.fn(tmp_path / "nope.parquet", tmp_path / "c.json", tmp_path / "a.parquet", ClusterConfig())
+    with pytest.raises(FileNotFoundError, match="curated.parquet"):
+        cluster.fn(_config(tmp_path))  # no curated snapshot in the folder
 
 
 def test_adjusted_rand_compares_only_the_calls_in_both(multi):

@@ -1,11 +1,15 @@
 import json
 import stat
 
+import pytest
+
+from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import CurateConfig
-from llm2slm.curation.audit import admin_examples_path
 from llm2slm.common.snapshot import read_snapshot, write_snapshot
-from tasks.curate import curate, curate_records
+from llm2slm.curation.pipeline import CurationError, curate_records
+from tasks.curate import curate
 from tests.factories import make_record
+from tests.tasks.conftest import project_config
 
 CARD = "4111 1111 1111 1111"
 
@@ -14,7 +18,8 @@ def test_failed_and_duplicate_calls_are_dropped_and_counted():
     ok = [make_record(i, f"question {i}") for i in range(4)]
     duplicate = make_record(10, "question 1")
     failed = make_record(11, "boom", answer="", status="error", finish_reason="error", error="upstream timeout")
-    kept, audit = curate_records([*ok, duplicate, failed], CurateConfig(scrub=[]))
+    curated = curate_records([*ok, duplicate, failed], CurateConfig(scrub=[]))
+    kept, audit = curated.records, curated.audit
     assert [r.id for r in kept] == [r.id for r in ok]
     assert audit.removed == {"duplicate": 1, "error": 1}
     assert (audit.n_in, audit.n_out) == (6, 4)
@@ -23,22 +28,24 @@ def test_failed_and_duplicate_calls_are_dropped_and_counted():
 def test_calls_that_differ_only_in_personal_data_are_duplicates_after_scrubbing():
     first = make_record(1, "My email is ann@mail.com, please reset my password link")
     second = make_record(2, "My email is bob@site.org, please reset my password link")
-    kept, audit = curate_records([first, second], CurateConfig(scrub=["EMAIL"]))
+    curated = curate_records([first, second], CurateConfig(scrub=["EMAIL"]))
+    kept, audit = curated.records, curated.audit
     assert [r.id for r in kept] == ["call-000001"] and audit.removed == {"duplicate": 1}
 
 
 def test_stage_writes_snapshot_audit_and_admin_only_examples(tmp_path):
     records = [make_record(1, f"mail me: a.b@c.io, card {CARD}", answer="Noted a.b@c.io"),
                make_record(2, "no pii here")]
-    write_snapshot(records, tmp_path / "raw.parquet")
-    examples = admin_examples_path(tmp_path / "home")
-    audit = curate.fn(tmp_path / "raw.parquet", tmp_path / "cur.parquet", tmp_path / "audit.json",
-                      CurateConfig(scrub=["EMAIL", "PHONE", "CREDIT_CARD"]), examples)
+    cfg = project_config(tmp_path, curate={"scrub": ["EMAIL", "PHONE", "CREDIT_CARD"]})
+    art = Artifacts(cfg.paths)
+    write_snapshot(records, art.raw)
+    examples = art.admin_examples
+    audit = curate.fn(cfg)
     assert audit.replaced == {"CREDIT_CARD": 1, "EMAIL": 2} and audit.calls_with_pii == 1
     assert audit.replaced_by_field == {"messages.user": {"CREDIT_CARD": 1, "EMAIL": 1}, "response": {"EMAIL": 1}}
-    text = (tmp_path / "audit.json").read_text()
+    text = art.curate_audit.read_text()
     assert "a.b@c.io" not in text and json.loads(text)["n_out"] == 2
-    curated = str([r.model_dump() for r in read_snapshot(tmp_path / "cur.parquet")])
+    curated = str([r.model_dump() for r in read_snapshot(art.curated)])
     assert "a.b@c.io" not in curated and "<EMAIL_1>" in curated
     assert stat.S_IMODE(examples.stat().st_mode) == 0o600 and stat.S_IMODE(examples.parent.stat().st_mode) == 0o700
     (example,) = [json.loads(line) for line in examples.read_text().splitlines()]
@@ -50,18 +57,31 @@ def test_stage_writes_snapshot_audit_and_admin_only_examples(tmp_path):
 def test_curation_is_deterministic(tmp_path):
     records = [make_record(i, f"I'm Maria Garcia, call +1 415-555-01{i:02d} about order {i}") for i in range(30)]
     records += [make_record(100 + i, records[i].last_user_message() + "!") for i in range(5)]
-    write_snapshot(records, tmp_path / "raw.parquet")
     outputs = []
     for run in ("a", "b"):
-        curate.fn(tmp_path / "raw.parquet", tmp_path / f"{run}.parquet", tmp_path / f"{run}.json", CurateConfig())
-        outputs.append(((tmp_path / f"{run}.parquet").read_bytes(), (tmp_path / f"{run}.json").read_text()))
+        cfg = project_config(tmp_path / run)
+        art = Artifacts(cfg.paths)
+        write_snapshot(records, art.raw)
+        curate.fn(cfg)
+        outputs.append((art.curated.read_bytes(), art.curate_audit.read_text()))
     assert outputs[0] == outputs[1]
+
+
+def test_nothing_left_or_nothing_in_is_refused_and_nothing_is_written(tmp_path):
+    cfg = project_config(tmp_path)
+    art = Artifacts(cfg.paths)
+    write_snapshot([make_record(1, "boom", answer="", status="error", finish_reason="error")], art.raw)
+    with pytest.raises(CurationError, match="nothing left to learn from"):
+        curate.fn(cfg)
+    assert not art.curated.exists() and not art.curate_audit.exists()
+    with pytest.raises(CurationError, match="empty"):
+        curate_records([], CurateConfig())
 
 
 def test_audit_names_the_tagger_that_scrubbed_names(tmp_path):
     records = [make_record(1, "Please ask Maria Gonzalez about my order")]
-    _, with_names = curate_records(records, CurateConfig(scrub=["PERSON"], dedup="none"))
-    _, without = curate_records(records, CurateConfig(scrub=["EMAIL"], dedup="none"))
+    with_names = curate_records(records, CurateConfig(scrub=["PERSON"], dedup="none")).audit
+    without = curate_records(records, CurateConfig(scrub=["EMAIL"], dedup="none")).audit
     assert with_names.ner_model.startswith("ner_tagger.npz sha256:") and len(with_names.ner_model) == 38
     assert without.ner_model == ""
     other = tmp_path / "ner_tagger.npz"

@@ -1,48 +1,43 @@
 import json
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from llm2slm.common.config import SplitConfig
 from llm2slm.common.snapshot import write_snapshot
-from tasks.split import read_split, split_tasks
+from llm2slm.discovery.catalogue import write_assignments
+from llm2slm.discovery.split import read_split
+from tasks.split import split
 from tests.factories import make_record
 
 
-def _inputs(tmp_path, n=40):
+def _inputs(art, n=200, task_of=lambda i: "task-00" if i % 2 else "task-01"):
     records = [make_record(i, f"q{i}", answer=f"label{i % 3}") for i in range(n)]
-    write_snapshot(records, tmp_path / "cur.parquet")
-    tasks = ["task-00" if i % 2 else "task-01" for i in range(n)]
+    write_snapshot(records, art.curated)
+    tasks = [task_of(i) for i in range(n)]
     tasks[0] = "none"
-    pq.write_table(pa.table({"id": [r.id for r in records], "task_id": tasks}), tmp_path / "asg.parquet")
+    write_assignments([r.id for r in records], tasks, [1.0] * n, art.assignments)
     return records
 
 
-def test_each_task_is_split_without_overlap_and_outliers_are_left_out(tmp_path):
-    _inputs(tmp_path)
-    parts = split_tasks.fn(tmp_path / "cur.parquet", tmp_path / "asg.parquet", tmp_path / "tasks", SplitConfig())
-    assert [p.task_id for p in parts] == ["task-00", "task-01"]
-    ids = []
-    for part in ("train", "val", "test"):
-        rows = read_split(tmp_path / "tasks" / "task-01", part)
-        assert rows and set(rows[0]) == {"id", "messages", "tools", "answer"}
-        ids += [r["id"] for r in rows]
-    assert len(ids) == len(set(ids)) == 19 and "call-000000" not in ids
-    assert json.loads((tmp_path / "tasks" / "index.json").read_text())[0]["task_id"] == "task-00"
+def test_the_task_writes_each_part_and_the_index(cfg, art):
+    _inputs(art)
+    counts = split.fn(cfg)
+    assert [c.task_id for c in counts] == ["task-00", "task-01"]
+    written = {part: read_split(art.tasks / "task-01", part) for part in ("train", "val", "test")}
+    assert sum(len(rows) for rows in written.values()) == 99
+    index = json.loads((art.tasks / "index.json").read_text())
+    assert index == [c.model_dump() for c in counts] and index[1]["train"] == len(written["train"])
 
 
-def test_split_is_deterministic(tmp_path):
-    _inputs(tmp_path)
-    split_tasks.fn(tmp_path / "cur.parquet", tmp_path / "asg.parquet", tmp_path / "a", SplitConfig())
-    split_tasks.fn(tmp_path / "cur.parquet", tmp_path / "asg.parquet", tmp_path / "b", SplitConfig())
-    for part in ("train", "val", "test"):
-        assert (tmp_path / "a/task-00" / f"{part}.jsonl").read_bytes() == (tmp_path / "b/task-00" / f"{part}.jsonl").read_bytes()
+def test_split_is_deterministic(cfg, art):
+    _inputs(art)
+    split.fn(cfg)
+    first = {p: (art.tasks / "task-00" / f"{p}.jsonl").read_bytes() for p in ("train", "val", "test")}
+    split.fn(cfg)
+    assert first == {p: (art.tasks / "task-00" / f"{p}.jsonl").read_bytes() for p in ("train", "val", "test")}
 
 
-def test_nothing_assigned_is_an_error(tmp_path):
-    records = _inputs(tmp_path)
-    pq.write_table(pa.table({"id": [r.id for r in records], "task_id": ["none"] * len(records)}), tmp_path / "asg.parquet")
-    with pytest.raises(ValueError, match="no call to a task"):
-        split_tasks.fn(tmp_path / "cur.parquet", tmp_path / "asg.parquet", tmp_path / "tasks", SplitConfig())
-    assert not (tmp_path / "tasks").exists()
+def test_nothing_assigned_is_an_error_and_nothing_is_written(cfg, art):
+    _inputs(art, task_of=lambda i: "none")
+    with pytest.raises(ValueError, match="no call in a task"):
+        split.fn(cfg)
+    assert not art.tasks.exists()

@@ -107,10 +107,8 @@ def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
     # registered with the promotion gate, then served by alias: the same answers come back
     import mlflow
 
-    from llm2slm.common.config import RegistryConfig
-    from llm2slm.registry.versions import load_policy
+    from llm2slm.registry.versions import load_policy, model_name, register_version
     from llm2slm.training.mlflow_log import log_specialist
-    from tasks.register import register_specialist
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -119,7 +117,8 @@ def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
         model_uri = log_specialist(result.model_dir)
     policy = default_catalogue_path().parents[1] / "mlflow" / "promotion_policy.yaml"
     metrics = {"agreement": 1.0, "json_valid": 1.0, "field_f1": 1.0, "latency_ms_p95": 1.0}
-    version = register_specialist.fn("task-09", model_uri, "json", metrics, {}, RegistryConfig(), policy, uri)
+    version = register_version(uri, model_name("llm2slm", "task-09"), "task-09", model_uri, "json", metrics, {},
+                               load_policy(policy))
     assert load_policy(policy).mode != "auto" or "champion" in version.aliases
     alias = "champion" if "champion" in version.aliases else "challenger"
     served = mlflow.pyfunc.load_model(f"models:/{version.name}@{alias}")

@@ -10,8 +10,9 @@ from llm2slm.common.config import EvaluateConfig, TokenPrice
 from llm2slm.evaluation.costs import llm_cost_per_1k, logged_usage, price_for, specialist_cost_per_1k
 from llm2slm.evaluation.metrics import shape_metrics
 from llm2slm.common.snapshot import write_snapshot
-from tasks.evaluate import best_evaluation, evaluate_specialist, write_task_report
-from tasks.split import to_example
+from llm2slm.discovery.split import to_example
+from llm2slm.evaluation.evaluate import best_evaluation, evaluate_specialist, sample_rows
+from llm2slm.evaluation.report import write_report
 from tests.factories import make_record
 
 
@@ -78,12 +79,13 @@ def test_evaluate_scores_times_prices_and_reports_a_classifier(tmp_path, classif
     records = [make_record(i, f"{'card' if i % 2 else 'rate'} question {i}", answer="card" if i % 2 else "rate")
                for i in range(12)]
     write_snapshot(records, tmp_path / "curated.parquet")
-    task = tmp_path / "task"
-    task.mkdir()
-    (task / "test.jsonl").write_text("".join(json.dumps(to_example(r)) + "\n" for r in records))
+    from llm2slm.serving.specialist import Specialist
+
     cfg = EvaluateConfig(max_test_calls=10, latency_calls=4)
-    result = evaluate_specialist.fn("task-01", classifier_dir, task, "closed_label", cfg,
-                                    curated=tmp_path / "curated.parquet", candidate="minilm-classifier")
+    rows = sample_rows([to_example(r) for r in records], cfg.max_test_calls)
+    usage = logged_usage(tmp_path / "curated.parquet", {r["id"] for r in rows})
+    specialist = Specialist.load(classifier_dir)
+    result = evaluate_specialist("task-01", specialist, rows, "closed_label", cfg, usage, candidate="minilm-classifier")
     m = result.metrics
     assert result.n_test == 10 and result.usage_source == "logged"
     assert {"agreement", "accuracy", "macro_f1", "latency_ms_p50", "latency_ms_p95", "calls_per_s"} <= set(m)
@@ -93,10 +95,9 @@ def test_evaluate_scores_times_prices_and_reports_a_classifier(tmp_path, classif
 
     other = result.model_copy(update={"candidate": "other", "metrics": {**m, "agreement": m["agreement"] + 0.5}})
     assert best_evaluation([result, other], "agreement").candidate == "other"
-    md, png = write_task_report.fn("task-01", "card or rate", [result, other], "other", "agreement",
-                                   tmp_path / "report")
+    md, png = write_report("task-01", "card or rate", [result, other], "other", "agreement", tmp_path / "report")
     text = md.read_text()
     assert "| minilm-classifier |" in text and "| other |" in text and "macro_f1" in text
     assert "from logged token usage" in text and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="has no test calls"):
-        evaluate_specialist.fn("task-02", classifier_dir, tmp_path, "closed_label", cfg)
+        evaluate_specialist("task-02", specialist, [], "closed_label", cfg, {})

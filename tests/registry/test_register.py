@@ -6,9 +6,7 @@ import json
 
 import yaml
 
-from llm2slm.common.config import RegistryConfig
-from llm2slm.registry.versions import alias_version, load_policy, version_figures
-from tasks.register import register_specialist
+from llm2slm.registry.versions import alias_version, load_policy, register_version, version_figures
 from tests.mlflow_factories import log_fixed_model, tracking_uri
 
 
@@ -23,8 +21,9 @@ def test_register_records_shape_metrics_and_follows_the_policy_mode(tmp_path, re
     auto = tmp_path / "auto.yaml"
     auto.write_text(yaml.safe_dump({**yaml.safe_load(shipped.read_text()), "mode": "auto"}))
     model_uri = log_fixed_model(tmp_path)  # one logged model, registered twice: two versions
-    first = register_specialist.fn("task-02", model_uri, "free_text", good,
-                                   {"llm2slm.candidate": "tiny-generator"}, RegistryConfig(), auto, uri)
+    first = register_version(uri, "llm2slm-task-02", "task-02", model_uri, "free_text", good,
+                             {"llm2slm.candidate": "tiny-generator"},
+                               load_policy(auto))
     assert first.name == "llm2slm-task-02" and first.aliases == ["challenger", "champion"]
     shape, metrics = version_figures(client.get_model_version(first.name, first.version))
     assert shape == "free_text" and metrics["rouge_l"] == good["rouge_l"]
@@ -33,8 +32,8 @@ def test_register_records_shape_metrics_and_follows_the_policy_mode(tmp_path, re
     manual = tmp_path / "manual.yaml"
     manual.write_text(yaml.safe_dump({**yaml.safe_load(shipped.read_text()), "mode": "manual"}))
     better = {**good, "rouge_l": threshold + 0.1}
-    second = register_specialist.fn("task-02", model_uri, "free_text", better, {},
-                                    RegistryConfig(), manual, uri)
+    second = register_version(uri, "llm2slm-task-02", "task-02", model_uri, "free_text", better, {},
+                               load_policy(manual))
     assert second.aliases == ["challenger"] and second.gate_passed and second.mode == "manual"
     assert alias_version(client, first.name, "champion") == first.version
     assert alias_version(client, first.name, "challenger") == second.version

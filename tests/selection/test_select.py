@@ -3,7 +3,11 @@ import json
 from llm2slm.common.config import SelectConfig
 from llm2slm.selection.shapes import rank_key, span_share, task_shape
 from llm2slm.training.catalogue import default_catalogue_path
-from tasks.select import select_model
+from llm2slm.common.env import hub_offline
+from llm2slm.discovery.catalogue import TaskEntry
+from llm2slm.discovery.split import read_split
+from llm2slm.selection.select import select_candidates
+from llm2slm.training.catalogue import load_catalogue
 
 TOPICS = {"card": ["where is my card", "card not arrived", "when does the card come"],
           "rate": ["exchange rate today", "euro to dollar rate", "what rate do you give"]}
@@ -13,6 +17,14 @@ def _rows(answers, users=None):
     users = users or [f"q{i}" for i in range(len(answers))]
     return [{"id": f"c{i}", "messages": [{"role": "user", "content": u}], "tools": None, "answer": a}
             for i, (u, a) in enumerate(zip(users, answers, strict=True))]
+
+
+def select_model(folder, discovered, cfg):
+    """Selection for the task in `folder` as discovery described it (`output_shape`, optional `tokens`)."""
+    entry = TaskEntry(task_id="t", name="t", keywords=[], size=0, exemplars=[], n_distinct_answers=0,
+                      output_shape=discovered["output_shape"], tokens=discovered.get("tokens", {}))
+    return select_candidates(entry, read_split(folder, "train"), read_split(folder, "val"),
+                             load_catalogue(default_catalogue_path()), cfg, hub_offline())
 
 
 def _task(folder, answers, users=None, val=None):
@@ -28,7 +40,7 @@ def test_closed_label_sets_get_the_encoder_classifier_screened_few_shot(tmp_path
     answers = [t for t in ["card", "rate"] * 40]
     val = ([t for t in ["card", "rate"] * 5], [TOPICS[t][(i + 1) % 3] for i, t in enumerate(["card", "rate"] * 5)])
     task = _task(tmp_path / "t", answers, users, val)
-    choice = select_model.fn("t", task, {"output_shape": "json"}, SelectConfig(), default_catalogue_path())
+    choice = select_model(task, {"output_shape": "json"}, SelectConfig())
     assert choice.decision == "specialist" and choice.model_kind == "classifier"
     assert choice.candidates == ["minilm-classifier"] and choice.output_shape == "closed_label"
     assert "2 distinct answers over 80 training calls" in choice.reasons[0]
@@ -40,7 +52,7 @@ def test_closed_label_sets_get_the_encoder_classifier_screened_few_shot(tmp_path
 def test_open_json_answers_get_a_generator_whose_random_weights_screen_at_zero(tmp_path):
     task = _task(tmp_path / "t", [json.dumps({"date": f"day {i}"}) for i in range(120)],
                  val=([json.dumps({"date": "day 1"})], ["q"]))
-    choice = select_model.fn("t", task, {"output_shape": "json"}, SelectConfig(), default_catalogue_path())
+    choice = select_model(task, {"output_shape": "json"}, SelectConfig())
     assert choice.model_kind == "generator" and choice.candidate == "tiny-generator"
     assert choice.output_shape == "json"
     tiny = next(v for v in choice.verdicts if v.name == "tiny-generator")
@@ -53,7 +65,7 @@ def test_json_copied_from_the_request_gets_the_span_tagger(tmp_path):
     users = [f"a table for {n} people on day {n + 1}" for n in range(60)]
     answers = [json.dumps({"people": f"{n} people", "day": f"day {n + 1}"}) for n in range(60)]
     task = _task(tmp_path / "t", answers, users, val=(answers[:5], users[:5]))
-    choice = select_model.fn("t", task, {"output_shape": "json"}, SelectConfig(top_k=2), default_catalogue_path())
+    choice = select_model(task, {"output_shape": "json"}, SelectConfig(top_k=2))
     assert choice.output_shape == "json_spans" and "100.0% of their string values" in choice.reasons[0]
     assert choice.candidates == ["minilm-span-tagger", "tiny-generator"] and choice.model_kind == "span_tagger"
     tagger = next(v for v in choice.verdicts if v.name == "minilm-span-tagger")
@@ -62,8 +74,7 @@ def test_json_copied_from_the_request_gets_the_span_tagger(tmp_path):
 
 def test_a_too_small_task_stays_on_the_llm_with_its_reason(tmp_path):
     task = _task(tmp_path / "t", ["yes", "no"] * 10)
-    choice = select_model.fn("t", task, {"output_shape": "closed_label"}, SelectConfig(min_calls=50),
-                             default_catalogue_path())
+    choice = select_model(task, {"output_shape": "closed_label"}, SelectConfig(min_calls=50))
     assert choice.decision == "llm" and choice.candidate is None and choice.candidates == []
     assert "20 training calls < select.min_calls=50" in choice.reasons[0]
 
@@ -72,8 +83,8 @@ def test_constraints_filter_candidates_and_each_reason_is_kept(tmp_path, monkeyp
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     task = _task(tmp_path / "t", [f"free answer number {i}" for i in range(80)])
     cfg = SelectConfig(licences=["apache-2.0"], memory_budget_mib=1000, precision="bf16", screen_generators=False)
-    choice = select_model.fn("t", task, {"output_shape": "free_text", "tokens": {
-        "request": {"p99": 9000}, "answer": {"p99": 100}}}, cfg, default_catalogue_path())
+    choice = select_model(task, {"output_shape": "free_text", "tokens": {
+        "request": {"p99": 9000}, "answer": {"p99": 100}}}, cfg)
     verdicts = {v.name: v for v in choice.verdicts}
     assert any("licence llama3.2 not in select.licences" in r for r in verdicts["llama-3.2-1b-instruct"].reasons)
     assert any("> select.memory_budget_mib=1,000" in r for r in verdicts["phi-3.5-mini-instruct"].reasons)
@@ -87,11 +98,10 @@ def test_tool_calls_stay_on_the_llm_offline_when_no_candidate_can_learn_them(tmp
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     answers = [json.dumps([{"name": "f", "arguments": {"x": i}}]) for i in range(120)]
     cfg = SelectConfig(screen_generators=False)
-    choice = select_model.fn("t", _task(tmp_path / "t", answers), {"output_shape": "tool_call"}, cfg,
-                             default_catalogue_path())
+    choice = select_model(_task(tmp_path / "t", answers), {"output_shape": "tool_call"}, cfg)
     assert choice.decision == "llm" and "no generator candidate" in choice.reasons[-1]
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    online = select_model.fn("t", tmp_path / "t", {"output_shape": "tool_call"}, cfg, default_catalogue_path())
+    online = select_model(tmp_path / "t", {"output_shape": "tool_call"}, cfg)
     assert online.decision == "specialist" and online.candidate == "qwen2.5-0.5b-instruct"
 
 

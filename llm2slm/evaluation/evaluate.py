@@ -1,0 +1,100 @@
+"""Score a specialist against the LLM on a task's held-out calls, by output shape; choose the best candidate.
+
+Quality: agreement with the LLM (`agreement`) plus the shape's own figures (`metrics`). Speed on this machine:
+single-call latency p50/p95 (batch of one) and calls/s at batch throughput. Cost per 1,000 calls: the LLM's from
+its logged token usage, the specialist's from its measured time (`costs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from llm2slm.common.config import EvaluateConfig
+from llm2slm.common.stats import percentile
+from llm2slm.evaluation.costs import CallUsage, llm_cost_per_1k, specialist_cost_per_1k
+from llm2slm.evaluation.metrics import shape_metrics
+
+log = logging.getLogger("llm2slm.evaluate")
+
+# the figures of each output shape worth a line in the log (all of them are in the report and in MLflow)
+SHAPE_FIGURES = ("accuracy", "macro_f1", "json_valid", "field_f1", "function_name_accuracy", "argument_exact_match",
+                 "rouge_l")
+
+
+class Predictor(Protocol):
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[str]: ...
+
+
+class Evaluation(BaseModel):
+    task_id: str
+    candidate: str | None = None
+    output_shape: str
+    n_test: int
+    metrics: dict[str, float]  # quality, latency_ms_p50/p95, calls_per_s, cost_per_1k_{llm,specialist}_usd
+    usage_source: str  # where the LLM's token counts come from: logged, estimated or mixed
+    examples: list[dict]  # a few (LLM answer, specialist answer) pairs for the report
+
+    @property
+    def agreement(self) -> float:
+        return self.metrics["agreement"]
+
+    @property
+    def latency_ms_p50(self) -> float:
+        return self.metrics["latency_ms_p50"]
+
+
+def sample_rows(rows: list[dict], limit: int, seed: int = 0) -> list[dict]:
+    """At most `limit` rows, a seeded sample when there are more."""
+    return rows if len(rows) <= limit else random.Random(seed).sample(rows, limit)
+
+
+def single_call_latency(specialist: Predictor, rows: Sequence[Mapping[str, Any]], n_single: int) -> dict[str, float]:
+    """Latency of single calls answered alone (batch of one), ms."""
+    single = []
+    for row in rows[:n_single]:
+        started = time.perf_counter()
+        specialist.predict_rows([row])
+        single.append((time.perf_counter() - started) * 1000.0)
+    return {"latency_ms_p50": percentile(single, 50), "latency_ms_p95": percentile(single, 95)}
+
+
+def evaluate_specialist(task_id: str, specialist: Predictor, rows: list[dict], shape: str, cfg: EvaluateConfig,
+                        usage: Mapping[str, CallUsage], candidate: str | None = None) -> Evaluation:
+    """Score `specialist` on the task's test rows; `usage`: the LLM's logged token usage by call id."""
+    if not rows:
+        raise ValueError(f"task {task_id} has no test calls")
+    started = time.perf_counter()
+    predicted = specialist.predict_rows(rows)
+    seconds_per_call = (time.perf_counter() - started) / len(rows)
+    reference = [row["answer"] for row in rows]
+    metrics = shape_metrics(shape, predicted, reference)
+    metrics.update(single_call_latency(specialist, rows, cfg.latency_calls))
+    metrics["calls_per_s"] = 1.0 / seconds_per_call if seconds_per_call > 0 else 0.0
+    llm_cost, source = llm_cost_per_1k(rows, usage, cfg.llm_prices)
+    metrics["cost_per_1k_llm_usd"] = llm_cost
+    metrics["cost_per_1k_specialist_usd"] = specialist_cost_per_1k(seconds_per_call, os.cpu_count() or 1,
+                                                                   cfg.cpu_hour_usd)
+    result = Evaluation(task_id=task_id, candidate=candidate, output_shape=shape, n_test=len(rows), metrics=metrics,
+                        usage_source=source,
+                        examples=[{"llm": r, "specialist": p} for r, p in zip(reference[:5], predicted[:5],
+                                                                              strict=True)])
+    shape_figures = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in SHAPE_FIGURES)
+    log.info("task %s (%s): agreement %.3f on %d calls (%s), p50 %.1f ms, $%.4f vs LLM $%.4f per 1k calls", task_id,
+             candidate, metrics["agreement"], len(rows), shape_figures or shape, metrics["latency_ms_p50"],
+             metrics["cost_per_1k_specialist_usd"], llm_cost)
+    return result
+
+
+def best_evaluation(evaluations: Sequence[Evaluation], metric: str) -> Evaluation:
+    """The candidate that scores highest on the gate's metric (then on agreement, then the faster one)."""
+    if not evaluations:
+        raise ValueError("no evaluation to choose from")
+    return max(evaluations, key=lambda e: (e.metrics.get(metric, 0.0), e.metrics["agreement"],
+                                           -e.metrics["latency_ms_p95"]))

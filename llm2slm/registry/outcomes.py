@@ -1,0 +1,63 @@
+"""What a conversion ends with: per discovered task, what was decided, measured and registered.
+
+The flow builds one `TaskOutcome` per task from the typed results of its stages and a `ConversionSummary` of the
+whole run; the CLI prints them and the conversion's MLflow run keeps them as `summary.json`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from llm2slm.discovery.catalogue import TaskEntry
+from llm2slm.evaluation.evaluate import Evaluation
+from llm2slm.registry.versions import RegisteredVersion
+from llm2slm.selection.select import Selection
+
+
+class TaskOutcome(BaseModel):
+    task_id: str
+    name: str
+    calls: int
+    output_shape: str
+    decision: str  # specialist | llm | failed
+    candidate: str | None = None
+    agreement: float | None = None
+    latency_ms_p50: float | None = None
+    model_name: str | None = None
+    version: str | None = None
+    aliases: list[str] = []
+    error: str | None = None
+    reasons: list[str] = []
+
+
+class ConversionSummary(BaseModel):
+    n_calls: int
+    n_curated: int
+    n_tasks: int
+    n_outliers: int
+    data_hashes: dict[str, str]
+    parent_run_id: str
+    outcomes: list[TaskOutcome]
+
+    def metrics(self) -> dict[str, float]:
+        trained = [o for o in self.outcomes if o.agreement is not None]
+        return {"n_calls": self.n_calls, "n_tasks": self.n_tasks, "n_trained": len(trained)}
+
+
+def task_outcome(task: TaskEntry, choice: Selection, best: Evaluation | None = None,
+                 version: RegisteredVersion | None = None) -> TaskOutcome:
+    """A task's outcome from its selection and, when it was trained, its best evaluation and registered version."""
+    outcome = TaskOutcome(task_id=task.task_id, name=task.name, calls=task.size, output_shape=choice.output_shape,
+                          decision=choice.decision, candidate=choice.candidate, reasons=choice.reasons)
+    if best is not None:
+        outcome = outcome.model_copy(update={"candidate": best.candidate, "agreement": best.agreement,
+                                             "latency_ms_p50": best.latency_ms_p50})
+    if version is not None:
+        outcome = outcome.model_copy(update={"model_name": version.name, "version": version.version,
+                                             "aliases": version.aliases})
+    return outcome
+
+
+def failed_outcome(task: TaskEntry, message: str) -> TaskOutcome:
+    return TaskOutcome(task_id=task.task_id, name=task.name, calls=task.size, output_shape=task.output_shape,
+                       decision="failed", error=message[:300])

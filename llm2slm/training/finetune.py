@@ -1,0 +1,54 @@
+"""S5 for one task and candidate: the recipe from the catalogue entry and the task's statistics, then Ray Train.
+
+Targets are the LLM's own answers (distillation). A worker failure restarts the workers from the last checkpoint
+up to `finetune.max_failures` times. Returns where the specialist was saved and the training figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from llm2slm.common.config import FinetuneConfig
+
+log = logging.getLogger("llm2slm.finetune")
+
+
+class FinetuneResult(BaseModel):
+    task_id: str
+    candidate: str
+    model_dir: Path
+    recipe: dict[str, Any]
+    metrics: dict[str, float]
+    mlflow_run_id: str | None = None  # the run holding the per-step metrics (None when not tracked)
+
+
+def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Path, catalogue: Path,
+                       cfg: FinetuneConfig, storage_path: Path, ray_address: str | None = None,
+                       mlflow_run: dict[str, str] | None = None) -> FinetuneResult:
+    """Fine-tune `candidate` on the task in `task_dir`; with `mlflow_run` ({tracking_uri, run_id}) rank 0 logs
+    loss, learning rate and tokens/s per step to that run."""
+    from llm2slm.training.catalogue import load_catalogue
+    from llm2slm.training.recipe import recipe_for, task_stats_from_dir
+    from llm2slm.training.train import fine_tune
+
+    entry = next((c for c in load_catalogue(catalogue) if c.name == candidate), None)
+    if entry is None:
+        raise ValueError(f"candidate {candidate!r} is not in the catalogue {catalogue}")
+    overrides = {"seed": cfg.seed, "checkpoint_every_steps": cfg.checkpoint_every_steps,
+                 **({"epochs": cfg.epochs} if cfg.epochs else {})}
+    recipe = recipe_for(entry, task_stats_from_dir(task_dir), **overrides)
+    result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                       storage_path=storage_path, ray_address=ray_address, max_train_calls=cfg.max_train_calls,
+                       max_failures=cfg.max_failures, mlflow_run=mlflow_run)
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    metrics.update(steps=float(result.steps), attempts=float(len(result.attempt_start_steps)),
+                   rows_skipped=float(result.rows_skipped))
+    log.info("task %s: fine-tuned %s in %.0f s (%d steps, %d attempt(s))", task_id, candidate,
+             metrics.get("wall_s", 0.0), result.steps, len(result.attempt_start_steps))
+    return FinetuneResult(task_id=task_id, candidate=candidate, model_dir=result.model_dir,
+                          recipe=recipe.model_dump(mode="json"), metrics=metrics,
+                          mlflow_run_id=mlflow_run["run_id"] if mlflow_run else None)
