@@ -1,0 +1,135 @@
+"""The convert flow under a real Prefect server, without the CLI, on a tiny synthetic trace of encoder tasks.
+
+Real Prefect (a test harness server), real MLflow store and registry, real DVC in a temporary git repository,
+real Ray workers and MiniLM specialists. The flow prepares its own environment (what a deployed run gets from a
+Prefect worker), and the test checks every task run the flow makes, the artefacts the catalogue names, and the
+registered versions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+import yaml
+
+from llm2slm.capture import open_store
+from llm2slm.common.artifacts import ARTIFACTS, Artifacts
+from llm2slm.common.config import load_config
+from tests.discovery.synthetic import trace
+
+# every task the conversion runs: a task taken out of the flow (or one added) fails the test
+DATA_TASKS = {"dvc-init": 1, "start-conversion": 1, "export": 1, "curate": 1, "track-curate": 1, "cluster": 1,
+              "track-cluster": 1, "split": 1, "dvc-commit": 4, "dvc-push": 1, "read-tasks": 1,
+              "finish-conversion": 1}
+PER_TASK = ("specialise-task", "select", "track-select")  # a subflow run stands as a task run of its parent
+PER_TRAINED_TASK = ("finetune", "track-finetune", "evaluate", "track-evaluate", "compare", "track-report", "register",
+                    "track-register")
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, repo_root):
+    folder = tmp_path_factory.mktemp("flowproj")
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
+    shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["finetune"].update({"num_workers": 1, "epochs": 1, "max_train_calls": 120, "checkpoint_every_steps": 0})
+    params["evaluate"].update({"max_test_calls": 20, "latency_calls": 3})
+    params["select"].update({"screen_calls": 10})
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    records, _ = trace({"triage": 150, "extract": 110, "tools": 80}, seed=1)
+    with open_store(load_config(folder)) as store:
+        store.append(records)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run(harness, project):
+    from flows.convert import convert
+
+    saved = dict(os.environ)
+    for key in ("MLFLOW_TRACKING_URI", "XDG_CACHE_HOME"):  # set by the flow itself, as on a Prefect worker
+        os.environ.pop(key, None)
+    try:
+        state = convert(project_dir=str(project), return_state=True)
+        prepared = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "XDG_CACHE_HOME")}
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+    return state, prepared
+
+
+def _task_runs(flow_run_id):
+    """Every task run of the flow run and of its subflow runs."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+        flow_runs = [flow_run_id, *(f.id for f in children)]
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": flow_runs}), limit=200)
+
+
+def test_the_flow_completes_and_every_task_run_completes(run):
+    state, _ = run
+    assert state.is_completed(), state.message
+    summary = state.result()
+    trained = [o for o in summary.outcomes if o.version]
+    kept = [o for o in summary.outcomes if o.decision == "llm"]
+    assert len(trained) == 2 and len(kept) == 1 and kept[0].output_shape == "tool_call"
+    runs = _task_runs(state.state_details.flow_run_id)
+    assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
+    counts = Counter(r.name.rsplit("-", 1)[0] for r in runs)  # a task run is named <task>-<3 characters>
+    expected = Counter(DATA_TASKS)
+    expected.update({name: summary.n_tasks for name in PER_TASK})
+    expected.update({name: len(trained) for name in PER_TRAINED_TASK})
+    assert counts == expected
+
+
+def test_the_flow_prepared_its_own_environment(run, project):
+    _, prepared = run
+    cfg = load_config(project)
+    assert prepared["MLFLOW_TRACKING_URI"] == cfg.mlflow_tracking_uri
+    assert prepared["XDG_CACHE_HOME"] == str(cfg.paths.home / "cache")
+
+
+def test_every_catalogued_dataset_exists_and_dvc_versions_it(run, project):
+    art = Artifacts(load_config(project).paths)
+    for artifact in ARTIFACTS:
+        if artifact.stage:
+            assert art.path(artifact.key).exists(), artifact.key
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"export", "curate", "cluster", "split"}
+    assert any((art.paths.dvc_remote).rglob("*"))
+
+
+def test_the_registered_versions_carry_their_task_and_dataset(run, project):
+    from mlflow import MlflowClient
+
+    state, _ = run
+    cfg = load_config(project)
+    client = MlflowClient(cfg.mlflow_tracking_uri, registry_uri=cfg.mlflow_tracking_uri)
+    for outcome in state.result().outcomes:
+        if not outcome.version:
+            continue
+        version = client.get_model_version(outcome.model_name, outcome.version)
+        assert version.tags["llm2slm.task_name"] == outcome.name
+        assert len(version.tags["dvc.tasks_md5"]) >= 32
+        assert str(client.get_model_version_by_alias(outcome.model_name, "challenger").version) == outcome.version
