@@ -16,7 +16,6 @@ import asyncio
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from llm2slm.capture.keys import Role  # noqa: E402
 from llm2slm.capture.upstream import UpstreamPool  # noqa: E402
 from llm2slm.common.config import load_config  # noqa: E402
 from llm2slm.common.schema import CallRecord  # noqa: E402
+from llm2slm.common.stats import percentile  # noqa: E402
 from llm2slm.capture import CallStore, open_keyring  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
@@ -95,10 +95,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
-
-
 def measure_latency(requests: int) -> list[dict[str, float]]:
     workdir = Path(tempfile.mkdtemp(prefix="l2s-bench-"))
     env = {**os.environ, "LLM2SLM_MASTER_KEY": MasterKey.generate().to_text(), "PYTHONPATH": str(REPO)}
@@ -125,10 +121,10 @@ def measure_latency(requests: int) -> list[dict[str, float]]:
                 through += asyncio.run(_latencies(gateway_url, token, concurrency, total // ROUNDS))
                 cpu_s += _cpu_seconds(gateway.pid) - cpu_before
             row = {"concurrency": concurrency, "requests": len(through), "gateway_cpu_ms": cpu_s / len(through) * 1e3}
-            for q in (0.5, 0.99):
-                row[f"direct_p{int(q * 100)}"] = _quantile(direct, q)
-                row[f"gateway_p{int(q * 100)}"] = _quantile(through, q)
-                row[f"added_p{int(q * 100)}"] = row[f"gateway_p{int(q * 100)}"] - row[f"direct_p{int(q * 100)}"]
+            for q in (50, 99):
+                row[f"direct_p{q}"] = percentile(direct, q)
+                row[f"gateway_p{q}"] = percentile(through, q)
+                row[f"added_p{q}"] = row[f"gateway_p{q}"] - row[f"direct_p{q}"]
             rows.append(row)
             print(f"{concurrency} clients: added p50 {row['added_p50']:.2f} ms, p99 {row['added_p99']:.2f} ms "
                   f"(direct p50 {row['direct_p50']:.2f} ms), gateway CPU {row['gateway_cpu_ms']:.2f} ms/call",

@@ -39,9 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.table import write_section  # noqa: E402
 from llm2slm.common.env import apply_quiet_offline_defaults  # noqa: E402
-
-apply_quiet_offline_defaults()
-
 from llm2slm.common.config import ClusterConfig, load_config  # noqa: E402
 from llm2slm.discovery.pipeline import Discovery, Options, discover  # noqa: E402
 from llm2slm.discovery.text import content_text, shape_text  # noqa: E402
@@ -61,9 +58,9 @@ def curated_trace(snapshot: Path | None = None) -> list[CallRecord]:
 
         return sorted(read_snapshot(snapshot), key=lambda r: r.id)
     from llm2slm.capture import parse_jsonl
-    from tasks.curate import curate_records
+    from llm2slm.curation.pipeline import curate_records
 
-    records, _ = curate_records(parse_jsonl(bundled_trace_path()), load_config(REPO).curate)
+    records = curate_records(parse_jsonl(bundled_trace_path()), load_config(REPO).curate).records
     return sorted(records, key=lambda r: r.id)
 
 
@@ -83,7 +80,7 @@ def distinct_texts(records: list[CallRecord], cfg: ClusterConfig) -> int:
 def timed_discover(records: list[CallRecord], cfg: ClusterConfig) -> tuple[Discovery, float, float]:
     """The discovery, its wall seconds and its CPU seconds (all threads of this process)."""
     start, cpu = time.perf_counter(), time.process_time()
-    found = discover(records, cfg, Options(progress=False))
+    found = discover(records, cfg, Options.from_select(load_config(REPO).select, progress=False))
     return found, time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -193,6 +190,7 @@ def main() -> None:
     if set(parts) - set(PARTS):
         parser.error(f"--parts: expected some of {', '.join(PARTS)}, got {args.parts!r}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    apply_quiet_offline_defaults()  # before the embedding model, UMAP and numba are imported
     cfg = load_config(REPO).cluster
     if parts:
         key_rows = read_answer_key(bundled_answer_key_path())

@@ -28,9 +28,8 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-
 from benchmarks.table import load_note, write_section  # noqa: E402
+from llm2slm.common.env import apply_quiet_offline_defaults  # noqa: E402
 from llm2slm.curation.ner import DEFAULT_MODEL, read_metadata, tokenize  # noqa: E402
 from llm2slm.curation.synth_pii import (  # noqa: E402
     OUT_OF_SCOPE, SYNTH_PATH, TYPE_MAP, Example, load_examples, split_by_template, token_labels)
@@ -43,34 +42,34 @@ SCORED = ("PERSON", "LOCATION", "ORGANIZATION", "EMAIL", "PHONE", "CREDIT_CARD",
 Detector = Callable[[str], list[tuple[int, int, str]]]
 
 
-def token_counts(examples: list[Example], detect: Detector) -> tuple[Counter, Counter, Counter, Counter]:
-    """Per type: true positives, false positives, false negatives; plus type-agnostic totals."""
-    tp, fp, fn, anyt = Counter(), Counter(), Counter(), Counter()
+def token_types(examples: list[Example], detect: Detector) -> tuple[list[str], list[str]]:
+    """(gold type, predicted type) of every scored token, "O" for none: a token's predicted type is that of the
+    first predicted span overlapping it."""
+    gold, predicted = [], []
     for example in examples:
         tokens = tokenize(example.text)
         spans = detect(example.text)
         for token, kind in zip(tokens, token_labels(tokens, example.spans)):
             if kind in OUT_OF_SCOPE:
                 continue  # not scored: neither a miss nor a false find
-            gold = TYPE_MAP.get(kind or "", "O")
-            pred = next((t for s, e, t in spans if token.start < e and token.end > s), "O")
-            if gold != "O" and pred == gold:
-                tp[gold] += 1
-            if pred != "O" and pred != gold:
-                fp[pred] += 1
-            if gold != "O" and pred != gold:
-                fn[gold] += 1
-            anyt["tp"] += gold != "O" and pred != "O"
-            anyt["fp"] += gold == "O" and pred != "O"
-            anyt["fn"] += gold != "O" and pred == "O"
-    return tp, fp, fn, anyt
+            gold.append(TYPE_MAP.get(kind or "", "O"))
+            predicted.append(next((t for s, e, t in spans if token.start < e and token.end > s), "O"))
+    return gold, predicted
 
 
-def prf(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f2 = 5 * precision * recall / (4 * precision + recall) if precision + recall else 0.0
-    return precision, recall, f2
+def prf(gold: list[str], predicted: list[str], types: list[str] | None = None) -> tuple[float, float, float]:
+    """Precision, recall and F2 over the tokens of `types` (micro-averaged; default every type either side
+    uses, so a token found with the wrong type counts against both); `types=[]`: whether a token was found at all,
+    whatever its type."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    if types == []:
+        gold, predicted, types = [g != "O" for g in gold], [p != "O" for p in predicted], [True]
+    elif types is None:
+        types = sorted((set(gold) | set(predicted)) - {"O"})
+    precision, recall, f2, _ = precision_recall_fscore_support(gold, predicted, beta=2.0, labels=types,
+                                                               average="micro", zero_division=0)
+    return float(precision), float(recall), float(f2)
 
 
 def records_per_second(examples: list[Example], run: Callable[[str], object], reset: Callable[[], None]) -> float:
@@ -125,22 +124,21 @@ def presidio_offline():
     return detect, run, lambda: None
 
 
-def table(rows: dict[str, tuple[Counter, Counter, Counter, Counter, float]], n_records: int) -> str:
+def table(rows: dict[str, tuple[list[str], list[str], float]], n_records: int) -> str:
+    """rows: detector name -> (gold types, predicted types, records/s)."""
     names = list(rows)
+    gold = rows[names[0]][0]
+
+    def cells(types: list[str] | None) -> list[str]:
+        return [" / ".join(f"{v:.2f}" for v in prf(r[0], r[1], types)) for r in rows.values()]
+
     head = "| entity type | gold tokens | " + " | ".join(f"{n} P / R / F2" for n in names) + " |\n"
     head += "|---|---:|" + "---:|" * len(names) + "\n"
-    lines = []
-    for kind in SCORED:
-        gold = rows[names[0]][0][kind] + rows[names[0]][2][kind]
-        cells = [" / ".join(f"{v:.2f}" for v in prf(r[0][kind], r[1][kind], r[2][kind])) for r in rows.values()]
-        lines.append(f"| {kind} | {gold} | " + " | ".join(cells) + " |")
-    overall = [" / ".join(f"{v:.2f}" for v in prf(sum(r[0].values()), sum(r[1].values()), sum(r[2].values())))
-               for r in rows.values()]
-    agnostic = [" / ".join(f"{v:.2f}" for v in prf(r[3]["tp"], r[3]["fp"], r[3]["fn"])) for r in rows.values()]
-    total = sum(rows[names[0]][0].values()) + sum(rows[names[0]][2].values())
-    lines.append(f"| **overall (type-aware, micro)** | {total} | " + " | ".join(f"**{c}**" for c in overall) + " |")
-    lines.append(f"| overall, any type (found at all) | {total} | " + " | ".join(agnostic) + " |")
-    lines.append("| **records/s** | " + str(n_records) + " | " + " | ".join(f"**{r[4]:,.0f}**" for r in rows.values())
+    lines = [f"| {kind} | {gold.count(kind)} | " + " | ".join(cells([kind])) + " |" for kind in SCORED]
+    total = sum(g != "O" for g in gold)
+    lines.append(f"| **overall (type-aware, micro)** | {total} | " + " | ".join(f"**{c}**" for c in cells(None)) + " |")
+    lines.append(f"| overall, any type (found at all) | {total} | " + " | ".join(cells([])) + " |")
+    lines.append("| **records/s** | " + str(n_records) + " | " + " | ".join(f"**{r[2]:,.0f}**" for r in rows.values())
                  + " |")
     return head + "\n".join(lines) + "\n"
 
@@ -157,14 +155,15 @@ def trace_check() -> str:
     from llm2slm.common.config import CurateConfig
     from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
     from llm2slm.capture import parse_jsonl
-    from tasks.curate import curate_records
+    from llm2slm.curation.pipeline import curate_records
 
     records = parse_jsonl(bundled_trace_path())
     planted = {row["id"]: [t for t in row["pii_types"].split(";") if t] for row in read_answer_key(
         bundled_answer_key_path())}
     cfg = CurateConfig(dedup="none", drop=[])
     started = time.perf_counter()
-    kept, audit = curate_records(records, cfg)
+    curated = curate_records(records, cfg)
+    kept, audit = curated.records, curated.audit
     seconds = time.perf_counter() - started
     found, total, clean_hit, clean_total, spurious = Counter(), Counter(), 0, 0, Counter()
     for record in kept:
@@ -193,13 +192,13 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--trace", action="store_true", help="also curate the bundled trace (about a minute)")
     args = parser.parse_args()
+    apply_quiet_offline_defaults()  # before Presidio is imported: tldextract must not fetch the suffix list
     meta = read_metadata(DEFAULT_MODEL)
     _, held_out = split_by_template(load_examples(REPO / SYNTH_PATH), meta["seed"], meta["eval_fraction"])
     rows = {}
     for name, build in (("llm2slm", ours), ("Presidio offline", presidio_offline)):
         detect, run, reset = build()
-        counts = token_counts(held_out, detect)
-        rows[name] = (*counts, records_per_second(held_out, run, reset))
+        rows[name] = (*token_types(held_out, detect), records_per_second(held_out, run, reset))
     load = os.getloadavg()
     body = (f"{len(held_out)} records of {len({e.template for e in held_out})} templates held out from training "
             f"(seed {meta['seed']}, {meta['eval_fraction']:.0%} of templates), Presidio synthetic PII set v2. "

@@ -1,17 +1,22 @@
 """Build one sub-task of the bundled sample trace as a task folder ({train,val,test}.jsonl), the form the
-split stage writes, without running discovery: the answer key names each call's task kind.
+split stage writes, without running discovery: the answer key names each call's task kind. Also how the
+fine-tuning benchmarks run: offline and quiet, in a scratch folder.
 
 Failed calls are dropped and exact duplicates kept once (as curation does); the split is seeded.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import json
 import random
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from llm2slm.common.files import write_jsonl
 from llm2slm.common.schema import CallRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +55,16 @@ def write_sample_task(kind: str, out_dir: Path, limit: int | None = None, seed: 
     rows = rows[:limit] if limit else rows
     n_test, n_val = round(len(rows) * test_fraction), round(len(rows) * val_fraction)
     parts = {"test": rows[:n_test], "val": rows[n_test:n_test + n_val], "train": rows[n_test + n_val:]}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():
-        (out_dir / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+        write_jsonl(Path(out_dir) / f"{name}.jsonl", part)
     return {name: len(part) for name, part in parts.items()}
+
+
+def run_in_scratch(args: argparse.Namespace, prefix: str, run: Callable[[argparse.Namespace, Path], None]) -> None:
+    """`run(args, folder)` with the quiet offline defaults set (llm2slm.common.env), in a temporary folder that is
+    removed afterwards."""
+    from llm2slm.common.env import apply_quiet_offline_defaults
+
+    apply_quiet_offline_defaults()
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        run(args, Path(folder))

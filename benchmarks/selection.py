@@ -34,7 +34,11 @@ def discovered_shape(kind: str, task_dir: Path) -> str:
 
 def run(limit: int | None) -> list[dict]:
     from llm2slm.common.config import load_config
-    from tasks.select import select_model
+    from llm2slm.discovery.catalogue import TaskEntry
+    from llm2slm.discovery.split import read_split
+    from llm2slm.common.env import hub_offline
+    from llm2slm.selection.select import select_candidates
+    from llm2slm.training.catalogue import load_catalogue
 
     cfg = load_config(ROOT)
     rows = []
@@ -43,8 +47,10 @@ def run(limit: int | None) -> list[dict]:
             task_dir = Path(tmp) / kind
             counts = write_sample_task(kind, task_dir, limit=limit)
             started = time.perf_counter()
-            choice = select_model.fn(kind, task_dir, {"output_shape": discovered_shape(kind, task_dir)}, cfg.select,
-                                     cfg.catalogue_path())
+            entry = TaskEntry(task_id=kind, name=kind, keywords=[], size=sum(counts.values()), exemplars=[],
+                              output_shape=discovered_shape(kind, task_dir), n_distinct_answers=0, tokens={})
+            choice = select_candidates(entry, read_split(task_dir, "train"), read_split(task_dir, "val"),
+                                       load_catalogue(cfg.catalogue_path()), cfg.select, hub_offline())
             seconds = time.perf_counter() - started
             kept = next((v for v in choice.verdicts if v.kept), None)
             rows.append({"task": kind, "train": counts["train"], "shape": choice.output_shape,

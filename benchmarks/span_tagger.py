@@ -17,32 +17,22 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.sample_task import write_sample_task  # noqa: E402
+from benchmarks.sample_task import run_in_scratch, write_sample_task  # noqa: E402
 from benchmarks.table import load_note, write_section  # noqa: E402
 
 
 def field_scores(predicted: list[str], reference: list[str]) -> dict[str, float]:
-    """Micro field F1 over (key, value) pairs, exact string match; an unparsable prediction has no fields."""
-    tp = fp = fn = 0
-    for pred_text, ref_text in zip(predicted, reference, strict=True):
-        try:
-            pred = json.loads(pred_text)
-        except json.JSONDecodeError:
-            pred = {}
-        ref = json.loads(ref_text)
-        pred_pairs = set(pred.items()) if isinstance(pred, dict) else set()
-        ref_pairs = set(ref.items())
-        tp += len(pred_pairs & ref_pairs)
-        fp += len(pred_pairs - ref_pairs)
-        fn += len(ref_pairs - pred_pairs)
-    precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-    return {"field_f1": 2 * tp / max(2 * tp + fp + fn, 1), "precision": precision, "recall": recall,
+    """Micro field F1 over (key, value) pairs, as the evaluate stage scores JSON answers (an unparsable
+    prediction has no fields), and the share of answers equal to the LLM's as strings."""
+    from llm2slm.evaluation.metrics import json_metrics
+
+    scores = json_metrics(predicted, reference)
+    return {"field_f1": scores["field_f1"], "precision": scores["field_precision"], "recall": scores["field_recall"],
             "exact": sum(p == r for p, r in zip(predicted, reference, strict=True)) / len(reference)}
 
 
@@ -53,13 +43,7 @@ def main() -> None:
     parser.add_argument("--method", choices=["lora", "full"], default="lora")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = parser.parse_args()
-
-    from llm2slm.common.env import apply_quiet_offline_defaults
-
-    apply_quiet_offline_defaults()
-    with tempfile.TemporaryDirectory(prefix="span-bench-") as folder:
-        run(args, Path(folder))
+    run_in_scratch(parser.parse_args(), "span-bench-", run)
 
 
 def run(args: argparse.Namespace, work: Path) -> None:

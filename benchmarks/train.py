@@ -27,7 +27,7 @@ import time
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.sample_task import write_sample_task  # noqa: E402
+from benchmarks.sample_task import run_in_scratch, write_sample_task  # noqa: E402
 from benchmarks.table import write_section  # noqa: E402
 
 THREADS = 1  # torch threads per process in every run (see the note written with the table)
@@ -95,13 +95,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=480, help="training calls (15 steps of 32 per epoch)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = parser.parse_args()
-
-    from llm2slm.common.env import apply_quiet_offline_defaults
-
-    apply_quiet_offline_defaults()
-    with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:
-        run(args, Path(folder))
+    run_in_scratch(parser.parse_args(), "train-bench-", run)
 
 
 def run(args: argparse.Namespace, work: Path) -> None:

@@ -19,16 +19,10 @@ from llm2slm.discovery.report import write_report
 from llm2slm.discovery.run import DiscoveryResult, discover_and_fit
 
 
-def discovery_options(cfg: Config) -> Options:
-    """Discovery's choices from the configuration: the closed-label test is selection's (`select.*`)."""
-    return Options(closed_label_max=cfg.select.closed_label_max,
-                   closed_label_coverage=cfg.select.closed_label_coverage)
-
-
 @task(name="cluster")
 def cluster(cfg: Config) -> DiscoveryResult:
     art = Artifacts(cfg.paths)
-    done = discover_and_fit(read_snapshot(art.curated), cfg.cluster, discovery_options(cfg),
+    done = discover_and_fit(read_snapshot(art.curated), cfg.cluster, Options.from_select(cfg.select),
                             read_registry(art.task_registry))
     found = done.found
     write_assignments(found.ids, found.task_ids, found.probabilities, art.assignments)

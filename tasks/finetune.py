@@ -20,4 +20,4 @@ def finetune(cfg: Config, entry: TaskEntry, candidate: str, ctx: RunContext | No
     mlflow_run = open_child_run(ctx, "finetune", entry.task_id, tags or {}) if ctx else None
     return finetune_candidate(entry.task_id, candidate, art.tasks / entry.task_id,
                               art.model_dir(entry.task_id, candidate), cfg.catalogue_path(), cfg.finetune, art.runs,
-                              cfg.ray_address, mlflow_run)
+                              cfg.ray_address, mlflow_run, cfg.paths.ray_dir)

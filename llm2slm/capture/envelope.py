@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm2slm.capture.crypto import KEY_BYTES, MasterKey, MasterKeyError
-from llm2slm.common.files import atomic_write_bytes
+from llm2slm.common.files import PRIVATE_FILE, atomic_write_bytes
 
 log = logging.getLogger("llm2slm.capture.envelope")
 FORMAT = 1
@@ -85,4 +85,4 @@ def read_envelope(path: Path) -> Envelope | None:
 
 
 def write_envelope(path: Path, envelope: Envelope) -> None:
-    atomic_write_bytes(path, envelope.to_bytes(), mode=0o600)
+    atomic_write_bytes(path, envelope.to_bytes(), mode=PRIVATE_FILE)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from llm2slm.common.errors import describe_validation_error
 from llm2slm.common.files import atomic_write_bytes
 from llm2slm.common.schema import CallRecord
 
@@ -56,10 +57,8 @@ def open_text(path: Path) -> io.TextIOBase:
 
 
 def validation_reason(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "record"
-    extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{extra}"
+    """The first problem of a call record that failed validation, and how many more there are."""
+    return describe_validation_error(exc, first_only=True, whole="record")
 
 
 def parse_jsonl(path: Path, max_problems: int = 20) -> list[CallRecord]:

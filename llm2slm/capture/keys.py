@@ -30,7 +30,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from llm2slm.common.files import atomic_write_bytes, locked
+from llm2slm.common.files import PRIVATE_DIR, PRIVATE_FILE, atomic_write_bytes, locked
 
 TOKEN_PREFIX = "l2s"
 KEY_ID_HEX = 12  # characters of the key id
@@ -179,11 +179,11 @@ class KeyRing:
     @contextmanager
     def _write(self) -> Iterator[dict[str, Any]]:
         """Lock, read the file as it is on disk, let the caller change it, write it back atomically (0600)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         with locked(self.path.with_name(self.path.name + ".lock")):
             raw = _read_raw(self.path) if self.path.exists() else {"format": FORMAT, "keys": []}
             yield raw
-            atomic_write_bytes(self.path, (json.dumps(raw, indent=1) + "\n").encode(), mode=0o600)
+            atomic_write_bytes(self.path, (json.dumps(raw, indent=1) + "\n").encode(), mode=PRIVATE_FILE)
         with self._lock:
             self._stamp = None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from llm2slm.capture.crypto import MasterKey, MasterKeyError
 from llm2slm.capture.envelope import read_envelope
-from llm2slm.common.files import atomic_write_bytes, locked
+from llm2slm.common.files import PRIVATE_DIR, PRIVATE_FILE, atomic_write_bytes, fsync_dir, locked
 from llm2slm.capture.keys import AuthError, KeyRing, Principal, Role
 from llm2slm.capture.store import CallStore
 from llm2slm.common.config import Config
@@ -48,8 +48,14 @@ def pipeline_key_path(cfg: Config) -> Path:
 
 def write_secret(path: Path, text: str) -> None:
     """Write a secret to a 0600 file in a 0700 folder, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atomic_write_bytes(path, (text + "\n").encode("ascii"), mode=0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    atomic_write_bytes(path, (text + "\n").encode("ascii"), mode=PRIVATE_FILE)
+
+
+def _promote_pending(pending: Path, path: Path) -> None:
+    """Rename the new key file, already written and fsynced by `write_secret`, over the current one, durably."""
+    os.replace(pending, path)
+    fsync_dir(path.parent)
 
 
 def _read_key_file(path: Path) -> MasterKey:
@@ -78,7 +84,7 @@ def load_master_key(cfg: Config) -> MasterKey:
                              f"{envelope.master_fingerprint}; set ${cfg.capture.master_key_env} or restore {path}")
     if not cfg.capture.local_keys:
         raise MasterKeyError(f"no master key: set ${cfg.capture.master_key_env} (32 random bytes, base64)")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     with locked(path.parent / ".master.lock"):
         if path.is_file():
             return _read_key_file(path)
@@ -97,7 +103,7 @@ def _finish_rotation(path: Path, key: MasterKey, store_fingerprint: str | None) 
     new_key = _read_key_file(pending)
     if new_key.fingerprint != store_fingerprint:
         return key
-    os.replace(pending, path)
+    _promote_pending(pending, path)
     log.warning("finished an interrupted master-key rotation: %s now holds key %s", path, new_key.fingerprint)
     return new_key
 
@@ -126,7 +132,7 @@ def pipeline_principal(cfg: Config) -> Principal:
     if not cfg.capture.local_keys:
         raise AuthError(401, f"missing API key: set ${cfg.capture.api_key_env} to a curator key")
     path = pipeline_key_path(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     with locked(path.parent / ".pipeline.lock"):
         if not path.is_file():
             write_secret(path, keyring.create(PIPELINE_KEY_NAME, Role.CURATOR))
@@ -170,5 +176,5 @@ def rotate_master_key(cfg: Config, new_key_file: Path | None = None) -> tuple[Ca
         return store, new_key, Path(new_key_file)  # type: ignore[arg-type]
     write_secret(pending, new_key.to_text())
     store.rotate_master(new_key)
-    os.replace(pending, master_key_path(cfg))
+    _promote_pending(pending, master_key_path(cfg))
     return store, new_key, master_key_path(cfg)

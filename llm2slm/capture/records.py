@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from llm2slm.common.errors import describe_validation_error
 from llm2slm.common.schema import CallRecord, Message, Source, Tool, Usage, estimate_tokens, request_chars
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call", "error"}
@@ -73,13 +74,6 @@ class ParsedRequest:
     user: str | None = None
 
 
-def _problem(exc: ValidationError, prefix: str) -> str:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
-
-
 def _text_of_parts(parts: list[Any], where: str) -> str:
     texts = []
     for i, part in enumerate(parts):
@@ -122,20 +116,20 @@ def parse_request(body: Any, extra_keys: frozenset[str] | set[str] = frozenset()
     try:
         params = _Params.model_validate(body)
     except ValidationError as exc:
-        raise RequestError(_problem(exc, "")) from exc
+        raise RequestError(describe_validation_error(exc, first_only=True)) from exc
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise RequestError("messages: must be a non-empty list of messages")
     try:
         messages = _MESSAGES.validate_python([_message_dict(m, i) for i, m in enumerate(raw_messages)])
     except ValidationError as exc:
-        raise RequestError(_problem(exc, "messages")) from exc
+        raise RequestError(describe_validation_error(exc, "messages", first_only=True)) from exc
     tools = None
     if body.get("tools") is not None:
         try:
             tools = _TOOLS.validate_python(body["tools"])
         except ValidationError as exc:
-            raise RequestError(_problem(exc, "tools")) from exc
+            raise RequestError(describe_validation_error(exc, "tools", first_only=True)) from exc
     return ParsedRequest(params.model, messages, tools or None, bool(params.stream), params.user)
 
 

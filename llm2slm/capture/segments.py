@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from llm2slm.capture.crypto import ID_TAG_BYTES, NONCE_BYTES
-from llm2slm.common.files import atomic_write_bytes, fsync_dir
+from llm2slm.common.files import PRIVATE_FILE, atomic_write_bytes, fsync_dir
 
 log = logging.getLogger("llm2slm.capture.segments")
 
@@ -65,7 +65,7 @@ class SegmentWriter:
         self.path = Path(path)
         self.name = self.path.stem
         self._aes = AESGCM(data_key)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, PRIVATE_FILE)
         self.frames = 0
         self.size = 0
         self.tags: list[bytes] = []  # id tags of the durable frames, in order
@@ -133,7 +133,7 @@ def index_path(segment: Path) -> Path:
 def write_index(segment: Path, size: int, tags: Sequence[bytes]) -> None:
     """`seg-N.idx`: magic, the segment's size and frame count when sealed (8 bytes each), then the id tags."""
     body = INDEX_MAGIC + size.to_bytes(8, "big") + len(tags).to_bytes(8, "big") + b"".join(tags)
-    atomic_write_bytes(index_path(segment), body, mode=0o600)
+    atomic_write_bytes(index_path(segment), body, mode=PRIVATE_FILE)
 
 
 def read_index(segment: Path, size: int) -> list[bytes] | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from llm2slm.capture.crypto import MasterKey, Pseudonymizer, new_data_key
 from llm2slm.capture.envelope import Envelope, read_envelope, write_envelope
-from llm2slm.common.files import locked
+from llm2slm.common.files import PRIVATE_DIR, locked
 from llm2slm.capture.imports import IngestReport, load_records
 from llm2slm.capture.keys import Principal, Role, check_role
 from llm2slm.capture.segments import SUFFIX, SegmentWriter, iter_frames, read_index
@@ -72,7 +72,7 @@ class CallStore:
 
     # ---- locking and keys ----
     def _lock(self, exclusive: bool):
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         return locked(self.root / ".lock", exclusive)
 
     def _envelope(self, create: bool) -> Envelope | None:
@@ -142,7 +142,7 @@ class CallStore:
         data_key = new_data_key()
         envelope.segments[name] = self._master.wrap(data_key, name)
         write_envelope(self.envelope_path, envelope)  # the key is durable before any data needs it
-        self.segments_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.segments_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         self._writer = SegmentWriter(self.segments_dir / f"{name}{SUFFIX}", data_key)
         self._data_keys[name] = data_key
         self._index.scanned[name] = (self._writer.size, 0)

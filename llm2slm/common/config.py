@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llm2slm.common.errors import describe_validation_error
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the field and the problem."""
@@ -107,10 +109,12 @@ class TokenPrice(_Section):
 
 
 class EvaluateConfig(_Section):
-    max_test_calls: int = Field(400, ge=1)
+    max_test_calls: int = Field(2000, ge=1, description="held-out test calls evaluated per task at most")
     latency_calls: int = Field(50, ge=1)
     llm_prices: dict[str, TokenPrice] = Field(
-        default_factory=lambda: {"default": TokenPrice(prompt=2.5, completion=10.0)},
+        default_factory=lambda: {"default": TokenPrice(prompt=2.5, completion=10.0),
+                                 "gpt-4o-mini": TokenPrice(prompt=0.15, completion=0.6),
+                                 "gpt-4o": TokenPrice(prompt=2.5, completion=10.0)},
         description="per LLM model name (longest matching prefix wins), plus 'default'")
     cpu_hour_usd: float = Field(0.05, ge=0, description="what one CPU core costs per hour, USD")
 
@@ -186,19 +190,12 @@ class Paths(_Section):
     def dvc_remote(self) -> Path:
         return self.home / "dvc" / "remote"
 
-    @property
-    def runs_dir(self) -> Path:
-        return self.home / "runs"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.home / "models"
-
 
 class Config(_Section):
     paths: Paths
     mlflow_tracking_uri: str
-    ray_address: str | None = None
+    ray_address: str | None = Field(None, description="a Ray cluster to train on ($RAY_ADDRESS); None: Ray in process")
+    prefect_api_url: str | None = Field(None, description="a Prefect server ($PREFECT_API_URL); None: a local one")
     curate: CurateConfig = CurateConfig()
     cluster: ClusterConfig = ClusterConfig()
     split: SplitConfig = SplitConfig()
@@ -297,12 +294,10 @@ def load_config(
                   "dvc_versioned": home_path == dvc_home},
         "mlflow_tracking_uri": tracking,
         "ray_address": os.environ.get("RAY_ADDRESS") or None,
+        "prefect_api_url": os.environ.get("PREFECT_API_URL") or None,
         **params,
     }
     try:
         return Config.model_validate(tree)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
-        raise ConfigError(f"invalid configuration ({params_file}): {problems}") from exc
+        raise ConfigError(f"invalid configuration ({params_file}): {describe_validation_error(exc)}") from exc

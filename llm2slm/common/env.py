@@ -73,3 +73,9 @@ def prepare_environment(config: Config) -> dict[str, str]:
         os.environ[key] = value
         applied[key] = value
     return applied
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is off (HF_HUB_OFFLINE=1, what `prepare_environment` sets unless the user
+    turned it off to name hub models)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0") == "1"

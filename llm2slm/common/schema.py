@@ -132,31 +132,6 @@ def response_to_text(message: Message) -> str:
     return (message.content or "").strip()
 
 
-def text_to_response(text: str, tool_call_prefix: str = "call") -> Message:
-    """Inverse of `response_to_text`: a JSON list of {name, arguments} becomes tool calls, anything else content."""
-    stripped = text.strip()
-    if stripped.startswith("[") and '"name"' in stripped:
-        try:
-            calls = json.loads(stripped)
-            if isinstance(calls, list) and calls and all(isinstance(c, dict) and "name" in c for c in calls):
-                return Message(
-                    role="assistant",
-                    content=None,
-                    tool_calls=[
-                        ToolCall(
-                            id=f"{tool_call_prefix}_{i}",
-                            function=FunctionCall(
-                                name=str(c["name"]), arguments=json.dumps(c.get("arguments", {}), sort_keys=True)
-                            ),
-                        )
-                        for i, c in enumerate(calls)
-                    ],
-                )
-        except json.JSONDecodeError:
-            pass
-    return Message(role="assistant", content=stripped)
-
-
 def json_schema() -> dict[str, Any]:
     schema = CallRecord.model_json_schema()
     schema["$id"] = f"https://llm2slm.dev/schema/call-record/{SCHEMA_VERSION}"

@@ -7,21 +7,20 @@ bytes and the same DVC hash.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from llm2slm.common.files import PRIVATE_FILE, atomic_path
 from llm2slm.common.schema import CallRecord
 
 SCHEMA = pa.schema([("id", pa.string()), ("timestamp", pa.string()), ("record", pa.string())])
 
 
 def write_snapshot(records: Iterable[CallRecord], path: Path) -> int:
-    """Write records atomically; returns how many were written."""
+    """Write records atomically, readable by the owner only (they hold captured text); returns how many."""
     rows = sorted(
         ((r.timestamp.isoformat(), r.id, r.model_dump_json(exclude_none=True)) for r in records),
     )
@@ -29,16 +28,8 @@ def write_snapshot(records: Iterable[CallRecord], path: Path) -> int:
         {"id": [r[1] for r in rows], "timestamp": [r[0] for r in rows], "record": [r[2] for r in rows]},
         schema=SCHEMA,
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, PRIVATE_FILE) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(rows)
 
 

@@ -9,11 +9,12 @@ neither a DVC output nor an MLflow artifact.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from llm2slm.common.files import PRIVATE_FILE, atomic_write_text, private_dir
 
 
 class CurateAudit(BaseModel):
@@ -41,21 +42,11 @@ def build_audit(n_in: int, n_out: int, removed: Counter, counts: Counter, calls_
                        calls_with_pii=calls_with_pii)
 
 
-def admin_examples_path(home: Path) -> Path:
-    return home / "admin" / "curate_examples.jsonl"
-
-
 def write_admin_examples(path: Path, examples: list[dict]) -> None:
     """Write the before/after examples readable by the owner only (file 0600, folder 0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(json.dumps(example, ensure_ascii=False, sort_keys=True) + "\n")
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
+    private_dir(Path(path).parent)
+    text = "".join(json.dumps(example, ensure_ascii=False, sort_keys=True) + "\n" for example in examples)
+    atomic_write_text(path, text, mode=PRIVATE_FILE)
 
 
 def field_examples(record_id: str, before: dict, after: dict) -> dict:

@@ -4,17 +4,16 @@ Every recognizer is gated: a cheap regular expression that any match must contai
 digits for phones) is tried first, and the recognizer runs only when it is found. Most text of agent traffic has
 no personal data, so most recognizers are skipped on most texts.
 
-Importing this module imports Presidio (5-6 s, it imports spaCy): import it only where scrubbing runs.
+Importing this module imports Presidio (5-6 s, it imports spaCy): import it only where scrubbing runs, after
+`llm2slm.common.env.apply_quiet_offline_defaults()` (`scrub.build_analyzer` does both): Presidio's email and URL
+checks use tldextract, which reads TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS when Presidio is imported and would
+otherwise fetch the public suffix list instead of using its bundled copy.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
-
-# Presidio's email and URL checks use tldextract, which would fetch the public suffix list: use its bundled copy.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
 def _import_presidio_without_torch() -> None:

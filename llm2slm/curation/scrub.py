@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llm2slm.common.config import CurateConfig
+from llm2slm.common.env import apply_quiet_offline_defaults
 from llm2slm.curation.anonymize import CallOperators, Found, anonymize, hash_salt, resolve_overlaps
 from llm2slm.common.schema import CallRecord, Message
 
@@ -29,8 +30,8 @@ KNOWN_SCORE = 0.5  # score of a value found elsewhere in the call (below a patte
 
 def build_analyzer(entities: set[str], ner_model: Path | None):
     """Presidio AnalyzerEngine with no NLP engine model: only the recognizers of `entities`."""
-    from llm2slm.curation.recognizers import (  # first: it sets tldextract offline
-        NoContextAnalyzerEngine, TaggerRecognizer, pattern_recognizers)
+    apply_quiet_offline_defaults()  # before Presidio is imported: tldextract keeps to its bundled suffix list
+    from llm2slm.curation.recognizers import NoContextAnalyzerEngine, TaggerRecognizer, pattern_recognizers
 
     from presidio_analyzer import RecognizerRegistry
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
@@ -51,6 +52,7 @@ class Scrubber:
     """Finds personal data and secrets in text; shared by all calls of a snapshot."""
 
     def __init__(self, cfg: CurateConfig | None = None, cache: bool = True) -> None:
+        apply_quiet_offline_defaults()  # before Presidio is imported (see build_analyzer)
         from presidio_anonymizer import AnonymizerEngine
 
         self.cfg = cfg or CurateConfig()

@@ -6,10 +6,3 @@ The pieces: `text` (what is embedded), `embed` (MiniLM), `reduce` (UMAP, HDBSCAN
 `report` (the HTML page), `assigner` (places new calls in a task or `none`), `pipeline` (all of it in memory).
 `tasks/cluster.py` is the stage; docs/discovery.md explains the parameters and the report.
 """
-
-from llm2slm.discovery.assigner import Assigner, load_assigner
-from llm2slm.discovery.catalogue import OUTLIER, Catalogue, TaskEntry, read_assignments, read_catalogue
-from llm2slm.discovery.pipeline import Discovery, Options, discover
-
-__all__ = ["OUTLIER", "Assigner", "Catalogue", "Discovery", "Options", "TaskEntry", "discover", "load_assigner",
-           "read_assignments", "read_catalogue"]

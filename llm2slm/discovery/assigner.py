@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from llm2slm.discovery.catalogue import OUTLIER, atomic_path
+from llm2slm.common import stats
+from llm2slm.common.files import atomic_path, atomic_write_text
+from llm2slm.discovery.catalogue import OUTLIER
 from llm2slm.discovery.ids import task_number, unit_centroid
 from llm2slm.discovery.structure import prompt_words, signature
 from llm2slm.common.schema import CallRecord
@@ -110,8 +112,7 @@ class Assigner:
                 "templates": [sorted(t) for t in self.templates], "offers_tools": self.offers_tools,
                 "gated": self.gated, "embedding_model": self.embedding_model, "max_chars": self.max_chars,
                 "coverage": self.coverage, "structure_threshold": self.structure_threshold}
-        with atomic_path(stem.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -176,8 +177,8 @@ def fit_assigner(embeddings: np.ndarray, records: list[CallRecord], task_ids: li
         centroid = unit_centroid(embeddings, rows)
         similarity = embeddings[rows].astype(np.float64) @ centroid
         centroids.append(centroid)
-        percentiles.append(np.percentile(similarity, PERCENTILES))
-        thresholds.append(float(np.quantile(similarity, 1.0 - coverage)))
+        percentiles.append(stats.percentiles(similarity, PERCENTILES))
+        thresholds.append(stats.percentile(similarity, 100 * (1.0 - coverage)))
         template, offers_tools, is_gated = _structure_gate([records[i] for i in rows], coverage, structure_threshold)
         templates.append(template)
         offers.append(offers_tools)

@@ -1,4 +1,4 @@
-"""The task catalogue and the per-call assignments, written atomically (temporary file, then rename).
+"""The task catalogue and the per-call assignments, written atomically (`llm2slm.common.files`).
 
 `catalogue.json`: {"tasks": [...], "n_calls", "n_outliers", "params"} with sorted keys and two-space indents, so
 the same discovery gives the same bytes. Assignments: Parquet with columns id, task_id, probability, sorted by
@@ -7,11 +7,6 @@ id. A scatter of the calls (the first two UMAP dimensions) coloured by task goes
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
+
+from llm2slm.common.files import atomic_path, write_json
 
 OUTLIER = "none"
 ASSIGNMENT_SCHEMA = pa.schema([("id", pa.string()), ("task_id", pa.string()), ("probability", pa.float64())])
@@ -51,25 +48,8 @@ def task_id_for(rank: int) -> str:
     return f"task-{rank:02d}"
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path in the target's folder that replaces the target only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the outputs are ordinary data files
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_catalogue(catalogue: Catalogue, path: Path) -> None:
-    text = json.dumps(catalogue.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_json(path, catalogue.model_dump(mode="json"))
 
 
 def read_catalogue(path: Path) -> Catalogue:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from llm2slm.discovery.catalogue import atomic_path, task_id_for
+from llm2slm.common.files import atomic_write_text
+from llm2slm.discovery.catalogue import task_id_for
 
 log = logging.getLogger("llm2slm.cluster")
 
@@ -59,8 +60,7 @@ def read_registry(path: Path) -> Registry:
 
 def write_registry(registry: Registry, path: Path) -> None:
     text = json.dumps(registry.model_dump(mode="json"), indent=1, sort_keys=True) + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)
 
 
 def unit_centroid(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray:

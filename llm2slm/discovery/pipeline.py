@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from llm2slm.common.config import ClusterConfig
+from llm2slm.common.config import ClusterConfig, SelectConfig
 from llm2slm.discovery.catalogue import OUTLIER, Exemplar, TaskEntry, task_id_for
 from llm2slm.discovery.embed import BATCH_SIZE, embed_calls
 from llm2slm.discovery.ids import Registry, assign_ids, task_number, unit_centroid
@@ -32,14 +32,25 @@ from llm2slm.common.schema import CallRecord
 log = logging.getLogger("llm2slm.cluster")
 
 
+_SELECT_DEFAULTS = SelectConfig()
+
+
 @dataclass(frozen=True)
 class Options:
-    """Choices of the discovery that are not (yet) in `ClusterConfig`."""
+    """Choices of the discovery that are not in `ClusterConfig`. The closed-label thresholds are selection's
+    (`select.closed_label_max`, `select.closed_label_coverage`: the stage passes the configured ones, see
+    `from_select`); their defaults are SelectConfig's."""
 
-    closed_label_max: int = 400
-    closed_label_coverage: float = 0.98
+    closed_label_max: int = _SELECT_DEFAULTS.closed_label_max
+    closed_label_coverage: float = _SELECT_DEFAULTS.closed_label_coverage
     merge_by_structure: bool = True
     progress: bool = True
+
+    @classmethod
+    def from_select(cls, select: SelectConfig, **choices: bool) -> "Options":
+        """The options with `select`'s closed-label thresholds (and `merge_by_structure` / `progress`)."""
+        return cls(closed_label_max=select.closed_label_max, closed_label_coverage=select.closed_label_coverage,
+                   **choices)
 
 
 @dataclass

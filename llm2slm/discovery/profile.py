@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from typing import Literal
 
-import numpy as np
-
 from llm2slm.common.schema import CallRecord, estimate_tokens
+from llm2slm.common.stats import percentile_ceil
 from llm2slm.common.schema import request_chars as request_text_chars
 
 OutputShape = Literal["closed_label", "json", "tool_call", "free_text"]
@@ -26,11 +24,11 @@ def is_json_object(text: str) -> bool:
         return False
 
 
-def is_closed_label_set(answers: list[str], max_labels: int = 400, coverage: float = 0.98,
-                        max_distinct_share: float = 0.5) -> bool:
+def is_closed_label_set(answers: list[str], max_labels: int, coverage: float, max_distinct_share: float = 0.5) -> bool:
     """Few distinct answers: the `max_labels` most common cover `coverage` of the calls, and answers repeat
     (at most `max_distinct_share` as many distinct answers as calls, so a handful of unique JSON answers is not
-    mistaken for a label set)."""
+    mistaken for a label set). The thresholds are selection's (`select.closed_label_max`,
+    `select.closed_label_coverage`), so discovery and selection agree on what a label set is."""
     if not answers:
         return False
     counts = Counter(answers)
@@ -38,7 +36,7 @@ def is_closed_label_set(answers: list[str], max_labels: int = 400, coverage: flo
     return covered >= coverage * len(answers) and len(counts) <= max_distinct_share * len(answers)
 
 
-def output_shape(records: list[CallRecord], max_labels: int = 400, coverage: float = 0.98,
+def output_shape(records: list[CallRecord], max_labels: int, coverage: float,
                  max_distinct_share: float = 0.5) -> tuple[OutputShape, int]:
     """(shape, number of distinct answers): tool calls if most answers call tools, else a closed label set,
     else JSON if most answers are JSON objects, else free text."""
@@ -53,23 +51,18 @@ def output_shape(records: list[CallRecord], max_labels: int = 400, coverage: flo
     return "free_text", distinct
 
 
-estimated_tokens = estimate_tokens
-
-
 def request_chars(record: CallRecord) -> int:
     """Characters of the request: every message's content plus the tools' JSON."""
     return request_text_chars(record.messages, record.tools)
 
 
 def _percentiles(values: list[int]) -> dict[str, int]:
-    if not values:
-        return {f"p{q}": 0 for q in PERCENTILES}
-    return {f"p{q}": int(math.ceil(float(np.percentile(values, q)))) for q in PERCENTILES}
+    return {f"p{q}": percentile_ceil(values, q) for q in PERCENTILES}
 
 
 def token_percentiles(records: list[CallRecord]) -> dict[str, dict[str, int]]:
     """Estimated tokens (ceil(chars / 4)) of request and answer: p50, p90, p99."""
     return {
-        "request": _percentiles([estimated_tokens(request_chars(r)) for r in records]),
-        "answer": _percentiles([estimated_tokens(len(r.answer_text())) for r in records]),
+        "request": _percentiles([estimate_tokens(request_chars(r)) for r in records]),
+        "answer": _percentiles([estimate_tokens(len(r.answer_text())) for r in records]),
     }

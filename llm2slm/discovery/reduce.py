@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from llm2slm.common.stats import percentile
+
 log = logging.getLogger("llm2slm.cluster")
 
 MIN_CLUSTER_FLOOR = 10
@@ -83,7 +85,7 @@ def centroids_and_reach(points: np.ndarray, labels: np.ndarray,
     for row, label in enumerate(clusters):
         members = points[labels == label]
         centroids[row] = members.mean(axis=0)
-        reach[row] = np.quantile(np.linalg.norm(members - centroids[row], axis=1), quantile)
+        reach[row] = percentile(np.linalg.norm(members - centroids[row], axis=1), 100 * quantile)
     return clusters, centroids, reach
 
 

@@ -11,7 +11,8 @@ import base64
 import html
 from pathlib import Path
 
-from llm2slm.discovery.catalogue import Catalogue, TaskEntry, atomic_path
+from llm2slm.common.files import atomic_write_text
+from llm2slm.discovery.catalogue import Catalogue, TaskEntry
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:72em}table{border-collapse:collapse;margin:1em 0}"
          "td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top;font-size:.9em}th{background:#f3f3f3}"
@@ -66,5 +67,4 @@ def render_report(catalogue: Catalogue, png: bytes | None) -> str:
 def write_report(catalogue: Catalogue, png_path: Path | None, path: Path) -> None:
     png = Path(png_path).read_bytes() if png_path and Path(png_path).is_file() else None
     text = render_report(catalogue, png)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)

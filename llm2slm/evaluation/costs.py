@@ -17,8 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llm2slm.common.config import TokenPrice
-
-CHARS_PER_TOKEN = 4  # fallback estimate when a call's usage is not available
+from llm2slm.common.schema import estimate_tokens
 
 
 class CallUsage(BaseModel):
@@ -53,8 +52,8 @@ def logged_usage(snapshot: Path | None, ids: set[str]) -> dict[str, CallUsage]:
 def estimated_usage(row: Mapping[str, Any]) -> CallUsage:
     chars = sum(len(str(m.get("content") or "")) for m in row.get("messages") or [])
     chars += len(json.dumps(row["tools"])) if row.get("tools") else 0
-    return CallUsage(model="unknown", prompt_tokens=-(-chars // CHARS_PER_TOKEN),
-                     completion_tokens=-(-len(str(row.get("answer", ""))) // CHARS_PER_TOKEN))
+    return CallUsage(model="unknown", prompt_tokens=estimate_tokens(chars),
+                     completion_tokens=estimate_tokens(len(str(row.get("answer", "")))))
 
 
 def llm_cost_per_1k(rows: Sequence[Mapping[str, Any]], usage: Mapping[str, CallUsage],

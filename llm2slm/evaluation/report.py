@@ -5,11 +5,11 @@ Written next to the run's other outputs and logged to MLflow on the task's `repo
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from llm2slm.common.files import atomic_path, atomic_write_text
 
 QUALITY_ORDER = ("agreement", "accuracy", "macro_f1", "json_valid", "field_f1", "function_name_accuracy",
                  "argument_exact_match", "rouge_l")
@@ -17,18 +17,6 @@ QUALITY_ORDER = ("agreement", "accuracy", "macro_f1", "json_valid", "field_f1", 
 
 def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
     return "-" if value is None else pattern.format(value)
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def quality_names(evaluations: Sequence[Any]) -> list[str]:
@@ -103,7 +91,8 @@ def plot_report(task_id: str, evaluations: Sequence[Any], path: Path) -> None:
         axes[2].tick_params(axis="x", labelsize=7, rotation=20)
         fig.suptitle(f"{task_id}", fontsize=10)
         fig.tight_layout()
-        _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", metadata={"Software": None})
     finally:
         plt.close(fig)
 
@@ -115,6 +104,6 @@ def write_report(task_id: str, task_name: str, evaluations: Sequence[Any], chose
         raise ValueError(f"task {task_id}: no evaluation to report")
     markdown, png = Path(out_dir) / "report.md", Path(out_dir) / "report.png"
     text = render_markdown(task_id, task_name, evaluations, chosen, gate_metric)
-    _atomic_write(markdown, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    atomic_write_text(markdown, text + "\n")
     plot_report(task_id, evaluations, png)
     return markdown, png

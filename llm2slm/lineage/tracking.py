@@ -70,3 +70,16 @@ def log_flat(prefix: str, values: dict[str, Any]) -> None:
     walk(prefix, values)
     if flat:
         mlflow.log_metrics({k.replace(":", "_"): v for k, v in flat.items()})
+
+
+def open_child_run(ctx: RunContext, stage: str, task_id: str, tags: dict[str, str]) -> dict[str, str]:
+    """A child run `<stage>:<task>` under the conversion run, created now and left open (a Ray worker logs to it
+    before the driver completes it); returns {tracking_uri, run_id}."""
+    from mlflow import MlflowClient
+
+    all_tags = {**ctx.tags, **tags, "llm2slm.stage": stage, "llm2slm.task_id": task_id,
+                "mlflow.runName": f"{stage}:{task_id}"}
+    if ctx.parent_run_id:
+        all_tags["mlflow.parentRunId"] = ctx.parent_run_id
+    run = MlflowClient(ctx.tracking_uri).create_run(ctx.experiment_id, tags=all_tags)
+    return {"tracking_uri": ctx.tracking_uri, "run_id": run.info.run_id}

@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llm2slm.common.errors import load_yaml_model
 
 SHAPES = ("closed_label", "json_spans", "json", "tool_call", "free_text")
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -72,17 +73,15 @@ class PromotionPolicy(BaseModel):
 
 def load_policy(path: Path | str) -> PromotionPolicy:
     """Read and validate the promotion policy. Raises RegistryError naming the file and field at fault."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RegistryError(f"{path}: cannot read the promotion policy: {exc}") from exc
-    try:
-        return PromotionPolicy.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors(include_url=False))
-        raise RegistryError(f"{path}: invalid promotion policy: {problems}") from exc
+    return load_yaml_model(path, PromotionPolicy, RegistryError, "promotion policy")
+
+
+def gate_metric(policy_path: Path | str, shape: str) -> str:
+    """The metric the promotion gate judges a `shape` task by."""
+    policy = load_policy(policy_path)
+    if shape not in policy.metrics:
+        raise RegistryError(f"shape {shape!r} has no rule in the promotion policy {policy_path}")
+    return policy.metrics[shape].metric
 
 
 class GateResult(BaseModel):

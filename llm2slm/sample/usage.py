@@ -13,20 +13,18 @@ RATE_LIMITED = "rate limited"
 MINI_SPEEDUP = 0.75  # the small model answers faster
 
 
-tokens = estimate_tokens
-
 
 def prompt_chars(example: Example) -> int:
     return request_chars(example.messages, example.tools)
 
 
 def completion_tokens(example: Example) -> int:
-    return tokens(len(response_to_text(example.response)))
+    return estimate_tokens(len(response_to_text(example.response)))
 
 
 def usage(example: Example, error: str | None) -> Usage:
     """Rate-limited calls were never processed (no tokens); timed-out ones consumed the prompt only."""
-    prompt = 0 if error == RATE_LIMITED else tokens(prompt_chars(example))
+    prompt = 0 if error == RATE_LIMITED else estimate_tokens(prompt_chars(example))
     completion = 0 if error else completion_tokens(example)
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 

@@ -10,15 +10,15 @@ json, tool_call, free_text -> generator.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from llm2slm.common.schema import estimate_tokens
+from llm2slm.common.stats import percentile_ceil
 from llm2slm.discovery.profile import is_closed_label_set, is_json_object
 from llm2slm.training.catalogue import Candidate
 from llm2slm.training.prompts import classifier_input_text, message_text
 
-CHARS_PER_TOKEN = 4  # the estimate discovery uses (llm2slm.common.schema.estimate_tokens)
 KINDS_FOR_SHAPE: dict[str, tuple[str, ...]] = {
     "closed_label": ("classifier",),
     "json_spans": ("span_tagger", "generator"),
@@ -70,29 +70,21 @@ def task_shape(discovered: str, answers: list[str], rows: Sequence[Mapping[str, 
     return "free_text", [f"{distinct} distinct answers, not JSON: free text"]
 
 
-def _p99(values: list[int]) -> int:
-    ordered = sorted(values) or [0]
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(0.99 * len(ordered)) - 1))]
-
-
-def _tokens(chars: int) -> int:
-    return math.ceil(chars / CHARS_PER_TOKEN)
-
-
 def input_tokens_p99(rows: Sequence[Mapping[str, Any]], tokens: Mapping[str, Mapping[str, int]] | None,
                      kind: str) -> int:
     """Tokens a candidate of `kind` must read (p99): an encoder reads the last user turn (and the assistant turn
     before it); a generator reads the whole request and writes the answer (discovery's percentiles when given)."""
     if kind in ("classifier", "span_tagger"):
-        return _p99([_tokens(len(classifier_input_text(r.get("messages") or []))) for r in rows])
+        inputs = [classifier_input_text(r.get("messages") or []) for r in rows]
+        return percentile_ceil([estimate_tokens(len(text)) for text in inputs], 99)
     if tokens and "request" in tokens and "answer" in tokens:
         return int(tokens["request"].get("p99", 0)) + int(tokens["answer"].get("p99", 0))
     lengths = []
     for row in rows:
         chars = sum(len(message_text(m if isinstance(m, Mapping) else dict(m))) for m in row.get("messages") or [])
         chars += len(json.dumps(row.get("tools"))) if row.get("tools") else 0
-        lengths.append(_tokens(chars) + _tokens(len(str(row.get("answer", "")))))
-    return _p99(lengths)
+        lengths.append(estimate_tokens(chars) + estimate_tokens(len(str(row.get("answer", "")))))
+    return percentile_ceil(lengths, 99)
 
 
 def constraint_failures(candidate: Candidate, shape: str, needed_tokens: int, licences: Sequence[str],

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from llm2slm.common.schema import CallRecord
 from llm2slm.training.data import encode_prompt
 from llm2slm.training.models import ENCODER_KINDS, load_encoder_specialist, load_generator, read_meta
 from llm2slm.training.prompts import classifier_input_text
@@ -49,11 +48,6 @@ class Specialist:
             else:
                 answers += self._generate(chunk)
         return answers
-
-    def predict_records(self, records: Sequence[CallRecord]) -> list[str]:
-        return self.predict_rows([{"messages": [m.model_dump(exclude_none=True) for m in r.messages],
-                                   "tools": [t.model_dump(exclude_none=True) for t in r.tools or []] or None}
-                                  for r in records])
 
     def _classify(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         texts = [classifier_input_text(r.get("messages") or []) for r in rows]

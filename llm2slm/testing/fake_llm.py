@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from llm2slm.common.schema import estimate_tokens
+
 CREATED = 1_700_000_000  # fixed `created` timestamp, seconds, so answers are byte-identical across runs
 PIECE_CHARS = 8  # characters of content or arguments per streamed chunk
 
@@ -50,9 +52,9 @@ def _answer(body: dict[str, Any], digest: str) -> tuple[dict[str, Any], str]:
 
 
 def _usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, int]:
-    prompt = max(1, len(json.dumps(body.get("messages", []))) // 4)
+    prompt = max(1, estimate_tokens(len(json.dumps(body.get("messages", [])))))
     answer = message.get("content") or json.dumps(message.get("tool_calls"))
-    completion = max(1, len(answer) // 4)
+    completion = max(1, estimate_tokens(len(answer)))
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 

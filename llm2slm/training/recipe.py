@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llm2slm.training.catalogue import MINILM_BASE, TINY_PREFIX, Candidate
+from llm2slm.common.schema import estimate_tokens
+from llm2slm.common.stats import percentile_ceil
+from llm2slm.training.catalogue import TINY_PREFIX, Candidate
 from llm2slm.training.prompts import chat_messages, classifier_input_text
 
-CHARS_PER_TOKEN = 4  # rough estimate used before a tokenizer exists (English text, BPE/WordPiece)
 ENCODER_TARGETS = ["query", "key", "value", "dense"]  # BERT linear layers (MiniLM): classifier and span tagger
 GENERATOR_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -103,11 +104,6 @@ class TaskStats(BaseModel):
     json_fields: list[str] | None = Field(None, description="keys of the JSON-object answers, in the LLM's order")
 
 
-def _percentile(values: list[int], q: float) -> int:
-    ordered = sorted(values) or [1]
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 def task_stats_from_rows(rows: list[Mapping[str, Any]], max_labels: int = 400) -> TaskStats:
     """Stats from task rows ({messages, tools, answer}); token counts are estimated from characters."""
     from llm2slm.training.spans import field_order
@@ -115,8 +111,8 @@ def task_stats_from_rows(rows: list[Mapping[str, Any]], max_labels: int = 400) -
     answers = Counter(str(r.get("answer", "")) for r in rows)
     labels = [a for a, _ in answers.most_common()] if 2 <= len(answers) <= max_labels else None
 
-    def tokens(text: str) -> int:  # estimated tokens of a text
-        return max(1, len(text) // CHARS_PER_TOKEN + 1)
+    def tokens(text: str) -> int:  # estimated tokens of a text, at least one
+        return max(1, estimate_tokens(len(text)))
 
     inputs = [tokens(classifier_input_text(r.get("messages") or [])) for r in rows]
     prompts = [
@@ -126,8 +122,8 @@ def task_stats_from_rows(rows: list[Mapping[str, Any]], max_labels: int = 400) -
     return TaskStats(
         n_train=len(rows),
         labels=labels,
-        input_tokens_p95=_percentile(inputs, 0.95),
-        prompt_tokens_p95=_percentile(prompts, 0.95),
+        input_tokens_p95=percentile_ceil(inputs, 95, empty=1),
+        prompt_tokens_p95=percentile_ceil(prompts, 95, empty=1),
         answer_tokens_max=max(tokens(a) for a in answers) if answers else 1,
         json_fields=field_order(str(r.get("answer", "")) for r in rows),
     )
@@ -201,7 +197,3 @@ def recipe_for(candidate: Candidate, task_stats: TaskStats | Mapping[str, Any], 
         )
     fields.update(overrides)
     return Recipe.model_validate(fields)
-
-
-def is_minilm(base: str) -> bool:
-    return base == MINILM_BASE

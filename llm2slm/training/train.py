@@ -7,7 +7,8 @@ to the run's storage; when a worker dies, Ray Train restarts the worker group (u
 the training function resumes from the latest checkpoint. At the end rank 0 saves the specialist and reports it
 as the run's last checkpoint; `fine_tune` copies it to `out_dir`. Rank 0 also sends per-step loss, learning rate
 and tokens/s to MLflow when given a run. This works the same on a laptop (Ray started in process) and on a Ray
-cluster reached through `ray_address` (or RAY_ADDRESS), provided `storage_path` is storage every node can reach.
+cluster reached through `ray_address` (the configuration's, from RAY_ADDRESS), provided `storage_path` is storage
+every node can reach.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 
-from llm2slm.training.checkpoint import (FaultInjection, TrainProgress, maybe_fail, restore_train_state,
-                                         save_train_state)
+from llm2slm.training.checkpoint import TrainProgress, restore_train_state, save_train_state
 from llm2slm.training.data import IGNORE, make_collator, read_rows, sample_rows
 from llm2slm.training.models import SPECIALIST_FILE, build_model, save_specialist
 from llm2slm.training.prompts import training_texts
@@ -39,6 +40,12 @@ RAY_OBJECT_STORE_BYTES = 256 * 1024**2  # object store of an in-process Ray, byt
 MAX_SOCKET_DIR_CHARS = 40  # Ray appends ~62 chars (session_<time>_<pid>/sockets/plasma_store); a socket path must stay under 107 bytes
 CHECKPOINTS_KEPT = 2  # resumable checkpoints kept in the run's storage (the final specialist counts as one)
 GIB = 1024**3
+
+StepHook = Callable[[int, TrainProgress], None]  # (worker rank, progress) after each optimizer step
+
+
+def _no_step_hook(rank: int, progress: TrainProgress) -> None:  # noqa: ARG001
+    """The pipeline's step hook: nothing (the tests hand in one that kills a worker)."""
 
 
 class TrainResult(BaseModel):
@@ -190,9 +197,8 @@ def _save_and_report(model: Any, tokenizer: Any, recipe: Recipe, progress: Train
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """The training function every Ray worker runs. `config`: recipe (dict), train_rows, val_rows,
-    tokenizer_json (tiny bases), threads_per_worker, use_gpu, extra_meta (saved in specialist.json),
-    mlflow ({tracking_uri, run_id}: rank 0 logs steps there), fault (tests only: FaultInjection)."""
+    """The training function every Ray worker runs. `config`: recipe (dict), train_rows, val_rows, tokenizer_json
+    (tiny bases), threads_per_worker, use_gpu, extra_meta (for specialist.json), mlflow, step_hook (see fine_tune)."""
     import ray.train
     import ray.train.torch
     from transformers import get_linear_schedule_with_warmup
@@ -220,7 +226,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     # Resume from the run's latest checkpoint after a worker failure (step 0 on the first attempt).
     progress = restore_train_state(ray.train.get_checkpoint(), plain, optimizer, scheduler)
-    fault = FaultInjection.model_validate(config["fault"]) if config.get("fault") else None
+    step_hook: StepHook = config.get("step_hook") or _no_step_hook
     steps_log = StepLogger.open(config.get("mlflow"), rank, world)
     for epoch in range(progress.step // steps_per_epoch + 1, recipe.epochs + 1):
         sampler.set_epoch(epoch)
@@ -234,7 +240,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             totals = [totals[0] + loss, totals[1] + 1, totals[2] + len(batch["input_ids"]), totals[3] + tokens]
             steps_log.add(progress.step, loss, scheduler.get_last_lr()[0], tokens, time.perf_counter() - last)
             last = time.perf_counter()
-            maybe_fail(fault, rank, progress)
+            step_hook(rank, progress)
             if every and progress.step % every == 0 and progress.step % steps_per_epoch:
                 steps_log.flush()  # the steps up to a checkpoint reach MLflow before it is reported
                 _report({"epoch": float(epoch)}, rank, (plain, optimizer, scheduler, progress))
@@ -252,18 +258,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     _save_and_report(plain, tokenizer, recipe, progress, rank, config.get("extra_meta") or {})
 
 
-def _ensure_ray(ray_address: str | None, storage_path: Path) -> None:
-    """Join the Ray cluster at `ray_address` (or RAY_ADDRESS), or start Ray in this process with a short
-    temp folder."""
+def _ensure_ray(ray_address: str | None, temp_dir: Path) -> None:
+    """Join the Ray cluster at `ray_address`, or start Ray in this process with its files in `temp_dir` (a short
+    folder in /tmp instead when that path is too long for Ray's sockets)."""
     import ray
 
     if ray.is_initialized():
         return
-    ray_address = ray_address or os.environ.get("RAY_ADDRESS")
     if ray_address:
         ray.init(address=ray_address)
         return
-    temp = os.environ.get("RAY_TMPDIR") or str(storage_path / "ray")
+    temp = str(temp_dir)
     if len(temp) > MAX_SOCKET_DIR_CHARS:
         temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     Path(temp).mkdir(parents=True, exist_ok=True)
@@ -298,14 +303,18 @@ def _prepare_rows(recipe: Recipe, train_rows: list[dict], val_rows: list[dict]) 
 def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int, use_gpu: bool,
               storage_path: Path, ray_address: str | None = None, max_train_calls: int | None = None,
               max_failures: int = 1, mlflow_run: dict[str, str] | None = None, run_name: str | None = None,
-              fault: FaultInjection | None = None, threads_per_worker: int | None = None) -> TrainResult:
+              ray_temp_dir: Path | None = None, step_hook: StepHook | None = None,
+              threads_per_worker: int | None = None) -> TrainResult:
     """Train `recipe` on the task's train split with Ray Train and copy the specialist to `out_dir`.
 
     max_failures: worker-group restarts from the latest checkpoint before the run fails. mlflow_run:
     {tracking_uri, run_id} of an existing run that rank 0 logs per-step metrics to. run_name: the run's folder
     in `storage_path` (re-using the name of an unfinished run resumes it; default: a new unique name).
-    fault: tests only, a worker that exits mid-run. threads_per_worker: torch threads in each worker (default:
-    this machine's cores / num_workers)."""
+    ray_address: a Ray cluster to join (`Config.ray_address`); None starts Ray in this process, its files in
+    `ray_temp_dir` (`Config.paths.ray_dir`; default `<storage_path>/ray`). step_hook: called in every worker
+    after each optimizer step with (rank, progress); the pipeline passes none, the tests kill a worker with one
+    (`llm2slm.testing.faults`). threads_per_worker: torch threads in each worker (default: this machine's cores /
+    num_workers)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -317,7 +326,7 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     train_rows, val_rows, extra_meta = _prepare_rows(recipe, train_rows, val_rows)
     storage_path = Path(storage_path).resolve()
     storage_path.mkdir(parents=True, exist_ok=True)
-    _ensure_ray(ray_address, storage_path)
+    _ensure_ray(ray_address, Path(ray_temp_dir) if ray_temp_dir else storage_path / "ray")
     threads = threads_per_worker or max(1, (os.cpu_count() or 1) // num_workers)  # torch threads per worker
     run_name = run_name or f"{Path(task_dir).name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     trainer = TorchTrainer(
@@ -325,7 +334,7 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
         train_loop_config={"recipe": recipe.model_dump(mode="json"), "train_rows": train_rows,
                            "val_rows": val_rows, "tokenizer_json": _tokenizer_json(recipe, train_rows),
                            "threads_per_worker": threads, "use_gpu": use_gpu, "extra_meta": extra_meta,
-                           "mlflow": mlflow_run, "fault": fault.model_dump() if fault else None},
+                           "mlflow": mlflow_run, "step_hook": step_hook},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker=None if use_gpu else {"CPU": 1}),
         run_config=RunConfig(name=run_name, storage_path=str(storage_path),

@@ -11,7 +11,7 @@ import pytest
 
 from llm2slm.capture.keys import Role
 from llm2slm.capture.writer import RecordWriter
-from tests.llm2slm.capture.conftest import TOOLS, running_gateway, stored
+from tests.capture.conftest import TOOLS, running_gateway, stored
 
 MESSAGES = [{"role": "system", "content": "You book tables."},
             {"role": "user", "content": "A table for four at 8pm, please."}]

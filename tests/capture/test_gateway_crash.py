@@ -19,9 +19,9 @@ from llm2slm.testing.fake_llm import FakeLLM, ServerThread, free_port
 from llm2slm.capture.keys import Role
 from llm2slm.common.config import load_config
 from llm2slm.capture import open_keyring, open_store
-from tests.llm2slm.capture.conftest import stored
+from tests.capture.conftest import stored
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 CONCURRENT = 32  # clients sending at once
 KILL_AFTER_OK = 150  # answered calls before the SIGKILL
 

@@ -15,7 +15,7 @@ from llm2slm.capture.gateway import create_app
 from llm2slm.capture.keys import Role
 from llm2slm.capture.writer import RecordWriter
 from llm2slm.common.config import GatewayConfig
-from tests.llm2slm.capture.conftest import TOOLS, stored
+from tests.capture.conftest import TOOLS, stored
 
 SEED = 20251128
 CASES = 1200

@@ -7,7 +7,7 @@ import json
 import httpx
 
 from llm2slm.capture.writer import RecordWriter
-from tests.llm2slm.capture.conftest import TOOLS, running_gateway, stored
+from tests.capture.conftest import TOOLS, running_gateway, stored
 
 NAME, EMAIL, SSN = "Marguerite Quillfeather", "marguerite.q@example.org", "078-05-1120"
 PLANTED = f"My name is {NAME}, email {EMAIL}, SSN {SSN}; where is my refund?"

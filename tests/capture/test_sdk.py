@@ -13,7 +13,7 @@ import pytest
 
 from llm2slm.capture import capture_counts, instrument, record_call
 from llm2slm.capture.writer import RecordWriter
-from tests.llm2slm.capture.conftest import TOOLS, stored
+from tests.capture.conftest import TOOLS, stored
 
 MESSAGES = [{"role": "system", "content": "You answer weather questions."},
             {"role": "user", "content": "What is the weather in Lyon tomorrow?"}]

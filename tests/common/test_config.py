@@ -38,3 +38,13 @@ def test_splits_must_leave_training_data(tmp_path):
     (tmp_path / "params.yaml").write_text("split:\n  val_fraction: 0.45\n  test_fraction: 0.45\n")
     with pytest.raises(ConfigError, match="20%"):
         load_config(tmp_path)
+
+
+def test_deployment_settings_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    monkeypatch.setenv("PREFECT_API_URL", "http://prefect:4200/api")
+    cfg = load_config(tmp_path)
+    assert (cfg.ray_address, cfg.prefect_api_url) == ("ray://head:10001", "http://prefect:4200/api")
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.delenv("PREFECT_API_URL")
+    assert (load_config(tmp_path).ray_address, load_config(tmp_path).prefect_api_url) == (None, None)

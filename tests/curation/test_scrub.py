@@ -134,3 +134,13 @@ def test_hash_and_redact_operators(monkeypatch):
     assert re.fullmatch(r"mail [0-9a-f]{64}", first) and hashed.call().text("mail ann@mail.com", "u") == first
     redacted = Scrubber(CurateConfig(operator="redact", scrub=["EMAIL"])).call()
     assert redacted.text("mail ann@mail.com or bob@mail.com", "u") == "mail <EMAIL> or <EMAIL>"
+
+
+def test_building_a_scrubber_keeps_tldextract_offline_before_presidio_is_imported(monkeypatch):
+    import os
+
+    from llm2slm.curation.scrub import Scrubber
+
+    monkeypatch.delenv("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", raising=False)
+    Scrubber(CurateConfig(scrub=["EMAIL"]))
+    assert os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] == ""  # set by the scrubber, not by an import

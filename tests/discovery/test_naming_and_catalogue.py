@@ -2,10 +2,9 @@ import json
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
-from llm2slm.discovery.catalogue import (Catalogue, Exemplar, TaskEntry, atomic_path, plot_tasks, read_assignments,
-                                         read_catalogue, write_assignments, write_catalogue)
+from llm2slm.discovery.catalogue import (Catalogue, Exemplar, TaskEntry, plot_tasks, read_assignments, read_catalogue,
+                                         write_assignments, write_catalogue)
 from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, shorten, task_name
 
 
@@ -56,17 +55,6 @@ def test_assignments_are_sorted_by_id(tmp_path):
     assert table.column("id").to_pylist() == ["a", "b", "c"]
     assert table.column("probability").to_pylist() == [0.0, 0.5, 1.0]
     assert read_assignments(tmp_path / "a.pq") == {"a": "none", "b": "task-00", "c": "task-00"}
-
-
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
-    target = tmp_path / "out.json"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
 def test_the_scatter_is_a_png(tmp_path):

@@ -3,9 +3,13 @@ import json
 from llm2slm.discovery.profile import (is_closed_label_set, is_json_object, output_shape, request_chars,
                                        token_percentiles)
 from llm2slm.discovery.text import content_text, previous_assistant_turn, shape_text, user_text
+from llm2slm.common.config import SelectConfig
 from llm2slm.common.schema import CallRecord
 from tests.discovery.synthetic import trace
 from tests.factories import make_record
+
+
+RULE = (SelectConfig().closed_label_max, SelectConfig().closed_label_coverage)  # 400 labels cover 98%
 
 
 def _dialogue() -> CallRecord:
@@ -46,22 +50,23 @@ def test_output_shapes():
     extract, _ = trace({"extract": 60}, seed=0)
     tools, _ = trace({"tools": 60}, seed=0)
     prose = [make_record(i, f"q{i}", answer=f"Here is a sentence number {i}.") for i in range(60)]
-    assert output_shape(triage)[0] == "closed_label" and output_shape(triage)[1] <= 5
-    assert output_shape(extract)[0] == "json"
-    assert output_shape(tools)[0] == "tool_call"
-    assert output_shape(prose) == ("free_text", 60)
+    assert output_shape(triage, *RULE)[0] == "closed_label" and output_shape(triage, *RULE)[1] <= 5
+    assert output_shape(extract, *RULE)[0] == "json"
+    assert output_shape(tools, *RULE)[0] == "tool_call"
+    assert output_shape(prose, *RULE) == ("free_text", 60)
+    assert output_shape(triage, 2, 0.98)[0] == "free_text"  # the thresholds are the caller's: 2 labels are too few
 
 
 def test_a_closed_label_set_needs_few_answers_that_repeat():
-    assert is_closed_label_set(["a", "b"] * 50)
-    assert not is_closed_label_set([f"x{i}" for i in range(100)])  # all distinct: not a label set
+    assert is_closed_label_set(["a", "b"] * 50, *RULE)
+    assert not is_closed_label_set([f"x{i}" for i in range(100)], *RULE)  # all distinct: not a label set
     many = [f"l{i % 500}" for i in range(5000)]  # 500 labels > 400
-    assert not is_closed_label_set(many)
-    assert is_closed_label_set(many, max_labels=500)
+    assert not is_closed_label_set(many, *RULE)
+    assert is_closed_label_set(many, max_labels=500, coverage=0.98)
     tail = ["a"] * 990 + [f"rare{i}" for i in range(10)]  # the top label covers 99%
-    assert is_closed_label_set(tail, max_labels=1)
+    assert is_closed_label_set(tail, max_labels=1, coverage=0.98)
     assert not is_closed_label_set(tail, max_labels=1, coverage=0.995)
-    assert not is_closed_label_set([])
+    assert not is_closed_label_set([], *RULE)
 
 
 def test_json_objects_only():

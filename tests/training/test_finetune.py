@@ -3,6 +3,7 @@ killed worker, MLflow round trips."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import tempfile
@@ -130,7 +131,7 @@ def test_span_tagger_resumes_after_a_worker_dies_logs_steps_and_round_trips(tmp_
     from mlflow import MlflowClient
 
     from llm2slm.serving.specialist import Specialist
-    from llm2slm.training.checkpoint import FaultInjection
+    from llm2slm.testing.faults import FaultInjection, maybe_fail
     from llm2slm.training.mlflow_log import log_specialist
     from llm2slm.training.train import fine_tune
     from tests.training.slot_rows import slot_rows
@@ -143,7 +144,8 @@ def test_span_tagger_resumes_after_a_worker_dies_logs_steps_and_round_trips(tmp_
     # 2 workers x 4 rows per step: 6 steps per epoch, 24 in all; a checkpoint every 3 steps; rank 1 dies after step 5
     recipe = recipe_for(candidate, task_stats_from_dir(task), epochs=4, batch_size=8, checkpoint_every_steps=3)
     result = fine_tune(recipe, task, tmp_path / "model", num_workers=2, use_gpu=False,
-                       storage_path=tmp_path / "runs", max_failures=1, fault=FaultInjection(rank=1, step=5),
+                       storage_path=tmp_path / "runs", max_failures=1,
+                       step_hook=functools.partial(maybe_fail, FaultInjection(rank=1, step=5)),
                        mlflow_run={"tracking_uri": uri, "run_id": run_id})
     assert result.attempt_start_steps == [0, 3]  # the second attempt resumed at the checkpointed step, not 0
     assert result.steps == 24 and len(result.history) == 4 and result.rows_skipped == 0
