@@ -6,19 +6,14 @@ FastAPI/Starlette, uvicorn, httpx and the store are imported only when the comma
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-ProjectOpt = Annotated[Optional[Path], typer.Option("--project", help="Project folder (holds params.yaml).")]
-HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Folder for everything a run writes.")]
+from llm2slm.cli.common import USAGE, HomeOpt, ProjectOpt, fail, fail_invalid, setup
+from llm2slm.common.config import Config, GatewayConfig
+
 log = logging.getLogger("llm2slm.capture.gateway")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def gateway(
@@ -36,21 +31,17 @@ def gateway(
     Agents authenticate with an API key of role `agent`; /healthz and /metrics (Prometheus) are open."""
     from pydantic import ValidationError
 
-    from llm2slm.cli import _setup
-    from llm2slm.common.config import GatewayConfig
-
-    cfg = _setup(project, home)
+    cfg = setup(project, home)
     updates: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port), ("upstream_base_url", upstream))
                                if v is not None}
     try:
         settings = GatewayConfig.model_validate({**cfg.gateway.model_dump(), **updates})
     except ValidationError as exc:
-        _fail("invalid gateway option: " + "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)))
+        fail_invalid("gateway option", exc, USAGE)
     serve(cfg, settings)
 
 
-def _open_parts(cfg: Any) -> tuple[Any, Any]:
+def _open_parts(cfg: Config) -> tuple[Any, Any]:
     """(store, key ring) of the configuration, or exit naming what is missing."""
     from llm2slm.capture.keys import Role
     from llm2slm.capture import open_keyring, open_store
@@ -58,14 +49,15 @@ def _open_parts(cfg: Any) -> tuple[Any, Any]:
     try:
         store, keyring = open_store(cfg), open_keyring(cfg)
     except (ValueError, OSError) as exc:
-        _fail(f"cannot open the call store or the key ring: {exc}")
+        fail(f"cannot open the call store or the key ring: {exc}", USAGE)
     if not keyring.has_active(Role.AGENT):
         log.warning("the key ring %s holds no active agent key: every call will be refused (401) until one is "
                     "created", keyring.path)
     return store, keyring
 
 
-def serve(cfg: Any, settings: Any) -> None:
+def serve(cfg: Config, settings: GatewayConfig) -> None:
+    """Run the gateway in this process until SIGINT or SIGTERM (uvicorn drains open requests for up to 10 s)."""
     import sys
 
     import uvicorn

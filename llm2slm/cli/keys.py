@@ -2,7 +2,7 @@
 
 `keys` commands need an admin key (--api-key or $LLM2SLM_API_KEY); the one exception is the first admin:
 `llm2slm keys create --name ops --role admin` works without a key while the keyring holds no active admin key.
-`export` needs a curator key. A refused key exits with status 3 and says why (401 or 403).
+`export` needs a curator key. A refused key exits with status 3 (`AUTH`) and says why (401 or 403).
 """
 
 from __future__ import annotations
@@ -14,27 +14,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from llm2slm.cli.common import AUTH, FAILED, USAGE, HomeOpt, ProjectOpt, fail, print_table, setup, table, text_cells
 from llm2slm.common.config import Config
 
-ProjectOpt = Annotated[Optional[Path], typer.Option("--project", help="Project folder (holds params.yaml).")]
-HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Folder for everything a run writes.")]
 ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", help="Your API key (default: $LLM2SLM_API_KEY).",
                                                   show_default=False)]
-AUTH_EXIT = 3  # exit status when an API key is refused
 
 keys_app = typer.Typer(help="Manage API keys (roles agent, curator, admin) and the store's master key.",
                        no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _config(project: Path | None, home: Path | None) -> Config:
-    from llm2slm.cli import _setup
-
-    return _setup(project, home)
 
 
 def _admin(cfg: Config, api_key: str | None, allow_first_admin: bool = False) -> str:
@@ -50,7 +37,7 @@ def _admin(cfg: Config, api_key: str | None, allow_first_admin: bool = False) ->
         return keyring.require(token, Role.ADMIN).name
     except AuthError as exc:
         hint = "" if token else " (pass --api-key or set $" + cfg.capture.api_key_env + ")"
-        _fail(f"{exc.status}: {exc.message}{hint}", AUTH_EXIT)
+        fail(f"{exc.status}: {exc.message}{hint}", AUTH)
     return ""
 
 
@@ -62,11 +49,11 @@ def create(name: Annotated[str, typer.Option("--name", help="Who or what holds t
     from llm2slm.capture.keys import Role
     from llm2slm.capture.local import open_keyring
 
-    cfg = _config(project, home)
+    cfg = setup(project, home)
     try:
         wanted = Role(role)
     except ValueError:
-        _fail(f"--role {role!r}: expected agent, curator or admin")
+        fail(f"--role {role!r}: expected agent, curator or admin", USAGE)
     actor = _admin(cfg, api_key, allow_first_admin=wanted is Role.ADMIN)
     token = open_keyring(cfg).create(name, wanted)
     typer.echo(token)
@@ -81,14 +68,18 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json", help="One JSON obj
     from llm2slm.capture.keys import key_info_dict
     from llm2slm.capture.local import open_keyring
 
-    cfg = _config(project, home)
+    cfg = setup(project, home)
     _admin(cfg, api_key)
-    for info in open_keyring(cfg).list():
-        if as_json:
+    keys = open_keyring(cfg).list()
+    if as_json:
+        for info in keys:
             typer.echo(json.dumps(key_info_dict(info)))
-        else:
-            state = f"revoked {info.revoked}" if info.revoked else "active"
-            typer.echo(f"{info.key_id}  {info.role.value:<8}  {info.name:<24}  created {info.created}  {state}")
+        return
+    grid = table("id", "role", "name", "created", "state")
+    for info in keys:
+        grid.add_row(*text_cells(info.key_id, info.role.value, info.name, info.created,
+                                 f"revoked {info.revoked}" if info.revoked else "active"))
+    print_table(grid)
 
 
 @keys_app.command("revoke")
@@ -98,12 +89,12 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part afte
     from llm2slm.capture.keys import KeyNotFound
     from llm2slm.capture.local import open_keyring
 
-    cfg = _config(project, home)
+    cfg = setup(project, home)
     actor = _admin(cfg, api_key)
     try:
         open_keyring(cfg).revoke(key_id)
     except KeyNotFound as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), FAILED)
     typer.echo(f"revoked {key_id} (by {actor})")
 
 
@@ -117,12 +108,12 @@ def rotate_master(
     from llm2slm.capture.local import rotate_master_key
     from llm2slm.capture import MasterKeyError
 
-    cfg = _config(project, home)
+    cfg = setup(project, home)
     actor = _admin(cfg, api_key)
     try:
         store, new_key, where = rotate_master_key(cfg, new_key_file)
     except MasterKeyError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), FAILED)
     typer.echo(f"re-wrapped the store at {store.root} under master key {new_key.fingerprint} (by {actor}); "
                f"the key is in {where}")
     if new_key_file is not None:
@@ -136,7 +127,8 @@ def _when(value: Optional[str], option: str) -> Optional[datetime]:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        _fail(f"{option} {value!r}: expected an ISO 8601 date or time, e.g. 2026-10-01 or 2026-10-01T12:00:00Z")
+        fail(f"{option} {value!r}: expected an ISO 8601 date or time, e.g. 2026-10-01 or 2026-10-01T12:00:00Z",
+             USAGE)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -151,18 +143,18 @@ def export(out: Annotated[Path, typer.Option("--out", help="The Parquet file to 
     from llm2slm.capture import MasterKeyError, open_store
     from llm2slm.capture.export import export_records
 
-    cfg = _config(project, home)
+    cfg = setup(project, home)
     start, end = _when(since, "--since"), _when(until, "--until")
     token = caller_token(cfg, api_key)
     try:
         principal = open_keyring(cfg).require(token, Role.CURATOR)
     except AuthError as exc:
         hint = "" if token else f" (pass --api-key or set ${cfg.capture.api_key_env} to a curator key)"
-        _fail(f"{exc.status}: {exc.message}{hint}", AUTH_EXIT)
+        fail(f"{exc.status}: {exc.message}{hint}", AUTH)
     try:
         info = export_records(open_store(cfg), principal, out, start, end)
     except (MasterKeyError, ValueError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), FAILED)
     typer.echo(f"exported {info.n_calls} calls ({info.first} .. {info.last}) to {info.path}")
 
 

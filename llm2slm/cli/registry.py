@@ -1,35 +1,31 @@
 """`llm2slm promote`, `llm2slm rollback` and `llm2slm history`: the release manager's commands on the registry.
 
-Each exits non-zero with a message naming the problem (unknown task or version, gate failure without --force,
---force without --reason, no previous champion). MLflow is imported only when a command runs.
+Each exits with a message naming the problem: 1 for an unknown task or version, a gate failure without --force,
+no previous champion; 2 for --force without --reason. MLflow is imported only when a command runs.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+
+from llm2slm.cli.common import FAILED, USAGE, HomeOpt, ProjectOpt, fail, print_table, setup, table, text_cells
+from llm2slm.common.config import Config
 
 TaskArg = Annotated[str, typer.Argument(help="Task id, e.g. task-01 (the registered model is <prefix>-<task>).")]
 ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who is acting (default: $USER).")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; recorded on the version.")]
-ProjectOpt = Annotated[Optional[Path], typer.Option("--project", help="Project folder (holds params.yaml).")]
-HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Folder for everything a run writes.")]
+HISTORY_COLUMNS = ("at", "version", "action", "alias", "by", "why")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _context(project: Path | None, home: Path | None):
+def _context(project: Path | None, home: Path | None) -> tuple[Config, Any]:
     """(config, MLflow client of the configured store), with the CLI's environment set."""
-    from llm2slm.cli import _setup
     from llm2slm.registry.versions import _client
 
-    cfg = _setup(project, home)
+    cfg = setup(project, home)
     return cfg, _client(cfg.mlflow_tracking_uri)
 
 
@@ -41,7 +37,7 @@ def promote(task: TaskArg, version: Annotated[str, typer.Option("--version", hel
     from llm2slm.registry.versions import promote as promote_version
 
     if force and not reason.strip():
-        _fail("--force needs --reason: say why the gate is overridden")
+        fail("--force needs --reason: say why the gate is overridden", USAGE)
     cfg, client = _context(project, home)
     name = model_name(cfg.registry.model_prefix, task)
     try:
@@ -50,9 +46,9 @@ def promote(task: TaskArg, version: Annotated[str, typer.Option("--version", hel
     except GateFailed as exc:
         for line in exc.result.reasons:
             typer.echo(f"  {line}", err=True)
-        _fail(f"{name} version {version}: {exc} (use --force --reason '...' to override)")
+        fail(f"{name} version {version}: {exc} (use --force --reason '...' to override)", FAILED)
     except RegistryError as exc:
-        _fail(str(exc))
+        fail(str(exc), FAILED)
     for line in move.gate.reasons if move.gate else []:
         typer.echo(f"  {line}")
     typer.echo(f"{name}: champion -> version {move.version} ({move.action}; was {move.previous or 'none'})")
@@ -69,7 +65,7 @@ def rollback(task: TaskArg, reason: ReasonOpt = "", by: ByOpt = None, project: P
     try:
         move = rollback_model(client, name, by=by, why=reason)
     except RegistryError as exc:
-        _fail(str(exc))
+        fail(str(exc), FAILED)
     typer.echo(f"{name}: champion -> version {move.version} (rolled back from version {move.previous})")
 
 
@@ -83,13 +79,18 @@ def history(task: TaskArg, as_json: Annotated[bool, typer.Option("--json", help=
     try:
         events = audit_trail(client, name)
     except RegistryError as exc:
-        _fail(str(exc))
-    for event in events:
-        if as_json:
+        fail(str(exc), FAILED)
+    if as_json:
+        for event in events:
             typer.echo(json.dumps(event, sort_keys=True))
-        else:
-            typer.echo(f"{event['at']}  v{event['version']:<3} {event['action']:<16} {event['alias']:<10} "
-                       f"by {event['by']}: {event['why']}")
+        return
+    if not events:
+        typer.echo(f"{name}: no alias move recorded")
+        return
+    grid = table(*HISTORY_COLUMNS, title=f"{name}: alias moves, oldest first")
+    for event in events:
+        grid.add_row(*text_cells(*(event.get(column, "") for column in HISTORY_COLUMNS)))
+    print_table(grid)
 
 
 def add_registry_commands(app: typer.Typer) -> None:

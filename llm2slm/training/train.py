@@ -33,7 +33,7 @@ from llm2slm.training.data import IGNORE, make_collator, read_rows, sample_rows
 from llm2slm.training.models import SPECIALIST_FILE, build_model, save_specialist
 from llm2slm.training.prompts import training_texts
 from llm2slm.training.recipe import Recipe
-from llm2slm.training.step_log import StepLogger
+from llm2slm.training.step_log import ProgressRelay, StepLogger
 
 METRICS_FILE = "training_metrics.json"
 RAY_OBJECT_STORE_BYTES = 256 * 1024**2  # object store of an in-process Ray, bytes
@@ -196,12 +196,19 @@ def _save_and_report(model: Any, tokenizer: Any, recipe: Recipe, progress: Train
                          checkpoint_dir_name="specialist")
 
 
+def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> Any:
+    """Linear warm-up over `warmup_ratio` of the optimizer steps, then linear decay to zero at the last step."""
+    from transformers import get_linear_schedule_with_warmup
+
+    total = recipe.epochs * steps_per_epoch  # optimizer steps
+    return get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * total), total)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """The training function every Ray worker runs. `config`: recipe (dict), train_rows, val_rows, tokenizer_json
     (tiny bases), threads_per_worker, use_gpu, extra_meta (for specialist.json), mlflow, step_hook (see fine_tune)."""
     import ray.train
     import ray.train.torch
-    from transformers import get_linear_schedule_with_warmup
 
     recipe = Recipe.model_validate(config["recipe"])
     context = ray.train.get_context()
@@ -220,14 +227,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     plain.train()  # from_pretrained returns a model in eval mode: dropout on from the first step
     optimizer = _optimizer(plain, recipe)
     steps_per_epoch, every = len(loader), recipe.checkpoint_every_steps  # optimizer steps
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * recipe.epochs *
-                                                steps_per_epoch), recipe.epochs * steps_per_epoch)
+    scheduler = _scheduler(optimizer, recipe, steps_per_epoch)
     trainable = [p for p in plain.parameters() if p.requires_grad]
 
     # Resume from the run's latest checkpoint after a worker failure (step 0 on the first attempt).
     progress = restore_train_state(ray.train.get_checkpoint(), plain, optimizer, scheduler)
     step_hook: StepHook = config.get("step_hook") or _no_step_hook
-    steps_log = StepLogger.open(config.get("mlflow"), rank, world)
+    steps_log = StepLogger.open(config.get("mlflow"), rank, world, config.get("progress"),
+                                recipe.epochs * steps_per_epoch, recipe.batch_size)
     for epoch in range(progress.step // steps_per_epoch + 1, recipe.epochs + 1):
         sampler.set_epoch(epoch)
         done_before = progress.step - (epoch - 1) * steps_per_epoch  # steps of this epoch done before a resume
@@ -329,19 +336,21 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     _ensure_ray(ray_address, Path(ray_temp_dir) if ray_temp_dir else storage_path / "ray")
     threads = threads_per_worker or max(1, (os.cpu_count() or 1) // num_workers)  # torch threads per worker
     run_name = run_name or f"{Path(task_dir).name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    relay = ProgressRelay(f"finetune {Path(task_dir).name} {Path(out_dir).name}")  # rank 0's progress lines
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"recipe": recipe.model_dump(mode="json"), "train_rows": train_rows,
                            "val_rows": val_rows, "tokenizer_json": _tokenizer_json(recipe, train_rows),
                            "threads_per_worker": threads, "use_gpu": use_gpu, "extra_meta": extra_meta,
-                           "mlflow": mlflow_run, "step_hook": step_hook},
+                           "mlflow": mlflow_run, "step_hook": step_hook, "progress": relay.handle},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker=None if use_gpu else {"CPU": 1}),
         run_config=RunConfig(name=run_name, storage_path=str(storage_path),
                              failure_config=FailureConfig(max_failures=max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT)),
     )
-    result = trainer.fit()
+    with relay:
+        result = trainer.fit()
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)

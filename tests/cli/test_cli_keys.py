@@ -10,7 +10,7 @@ from llm2slm.cli import app
 from llm2slm.common.snapshot import read_snapshot
 from tests.factories import make_record, record_line
 
-FIXTURE = Path(__file__).parent / "capture" / "fixtures" / "otlp_genai_trace.json"
+FIXTURE = Path(__file__).parents[1] / "capture" / "fixtures" / "otlp_genai_trace.json"
 
 
 @pytest.fixture
@@ -42,6 +42,11 @@ def test_first_admin_bootstrap_then_admin_only_key_management(project):
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert {(r["name"], r["role"]) for r in rows} == {("ops", "admin"), ("bot", "agent")}
     assert agent.split("_", 2)[2] not in listed.output
+    shown = run(project, "keys", "list", key=admin)
+    assert shown.exit_code == 0 and "\x1b[" not in shown.stdout
+    header, *lines = [line.split() for line in shown.stdout.splitlines() if line.strip() and "─" not in line]
+    assert header == ["id", "role", "name", "created", "state"]
+    assert {(c[1], c[2], c[-1]) for c in lines} == {("admin", "ops", "active"), ("agent", "bot", "active")}
     assert run(project, "keys", "revoke", agent.split("_")[1], key=admin).exit_code == 0
     revoked = run(project, "keys", "list", key=agent)
     assert revoked.exit_code == 3 and "revoked" in revoked.output

@@ -103,8 +103,9 @@ def test_the_flow_completes_and_every_task_run_completes(run):
     assert counts == expected
 
 
-def test_the_flow_prepared_its_own_environment(run, project):
+def test_the_flow_prepared_its_own_environment(run, project, monkeypatch):
     _, prepared = run
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # another test's setting would win
     cfg = load_config(project)
     assert prepared["MLFLOW_TRACKING_URI"] == cfg.mlflow_tracking_uri
     assert prepared["XDG_CACHE_HOME"] == str(cfg.paths.home / "cache")
@@ -120,10 +121,11 @@ def test_every_catalogued_dataset_exists_and_dvc_versions_it(run, project):
     assert any((art.paths.dvc_remote).rglob("*"))
 
 
-def test_the_registered_versions_carry_their_task_and_dataset(run, project):
+def test_the_registered_versions_carry_their_task_and_dataset(run, project, monkeypatch):
     from mlflow import MlflowClient
 
     state, _ = run
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = load_config(project)
     client = MlflowClient(cfg.mlflow_tracking_uri, registry_uri=cfg.mlflow_tracking_uri)
     for outcome in state.result().outcomes:
