@@ -23,10 +23,10 @@ HISTORY_COLUMNS = ("at", "version", "action", "alias", "by", "why")
 
 def _context(project: Path | None, home: Path | None) -> tuple[Config, Any]:
     """(config, MLflow client of the configured store), with the CLI's environment set."""
-    from llm2slm.registry.versions import _client
+    from llm2slm.registry.versions import registry_client
 
     cfg = setup(project, home)
-    return cfg, _client(cfg.mlflow_tracking_uri)
+    return cfg, registry_client(cfg.mlflow_tracking_uri)
 
 
 def promote(task: TaskArg, version: Annotated[str, typer.Option("--version", help="Model version to promote.")],

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from llm2slm.common.errors import describe_validation_error
 
 
+SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the llm2slm package and mlflow/
+
+
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the field and the problem."""
 
@@ -218,23 +221,18 @@ class Config(_Section):
             return (self.paths.mlflow_dir / "artifacts").as_uri()
         return None
 
-    def policy_path(self) -> Path:
-        path = Path(self.registry.policy)
+    def _project_file(self, value: str, shipped: Path) -> Path:
+        """`value` as given when absolute, else in the project when it is there, else the file llm2slm ships."""
+        path = Path(value)
         if path.is_absolute():
             return path
-        in_project = self.paths.project / path
-        if in_project.exists():
-            return in_project
-        return Path(__file__).resolve().parents[2] / path
+        return self.paths.project / path if (self.paths.project / path).exists() else shipped
+
+    def policy_path(self) -> Path:
+        return self._project_file(self.registry.policy, SOURCE_ROOT / self.registry.policy)
 
     def catalogue_path(self) -> Path:
-        path = Path(self.select.catalogue)
-        if path.is_absolute():
-            return path
-        in_project = self.paths.project / path
-        if in_project.exists():
-            return in_project
-        return Path(__file__).resolve().parents[1] / "catalogue.yaml"
+        return self._project_file(self.select.catalogue, SOURCE_ROOT / "llm2slm" / "catalogue.yaml")
 
 
 def find_project_dir(start: Path | None = None) -> Path:

@@ -51,6 +51,8 @@ def umap_reduce(embeddings: np.ndarray, components: int, neighbors: int, seed: i
     reducer = umap.UMAP(n_components=components, n_neighbors=neighbors, min_dist=0.0, metric="cosine",
                         random_state=seed, n_jobs=1)
     rows = fit_rows(n, fit_max or n, seed)
+    log.info("reducing %d embeddings to %d dimensions with UMAP (fitted on %d; the first fit in a process "
+             "compiles for 15-40 s)", n, components, len(rows))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
         warnings.filterwarnings("ignore", message=".*random_state.*")

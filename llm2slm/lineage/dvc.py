@@ -18,11 +18,19 @@ log = logging.getLogger("llm2slm.lineage.dvc")
 DATA_STAGES = ("export", "curate", "cluster", "split")
 
 
+def _repo_class():
+    """DVC's `Repo`, with DVC's own stdout logging (it sets its logger to INFO when imported) kept to warnings:
+    the steps it takes are logged here instead."""
+    from dvc.repo import Repo
+
+    logging.getLogger("dvc").setLevel(logging.WARNING)
+    return Repo
+
+
 def ensure_repo(project: Path, cache: Path, remote: Path) -> None:
     """Initialise DVC in `project` if needed (inside git when the folder is a git work tree) and point its cache
     and its default remote `local` at folders of our own."""
-    from dvc.repo import Repo
-
+    Repo = _repo_class()
     project = Path(project)
     if not (project / ".dvc").is_dir():
         git_root = _git_root(project)
@@ -46,7 +54,7 @@ def _git_root(folder: Path) -> Path | None:
 
 def commit_stage(project: Path, stage: str) -> None:
     """Record a stage's current deps, params and outputs in dvc.lock and the cache, without re-running it."""
-    from dvc.repo import Repo
+    Repo = _repo_class()
 
     with contextlib.chdir(project), Repo(str(project)) as repo:
         repo.commit(f"dvc.yaml:{stage}", force=True)
@@ -54,7 +62,7 @@ def commit_stage(project: Path, stage: str) -> None:
 
 
 def push(project: Path) -> None:
-    from dvc.repo import Repo
+    Repo = _repo_class()
 
     with contextlib.chdir(project), Repo(str(project)) as repo:
         repo.push()
@@ -79,7 +87,7 @@ def hash_of(project: Path, path: Path) -> str:
 
 
 def status(project: Path) -> dict:
-    from dvc.repo import Repo
+    Repo = _repo_class()
 
     with contextlib.chdir(project), Repo(str(project)) as repo:
         return repo.status()

@@ -137,7 +137,7 @@ def _now() -> str:
 
 # ---- reading the registry ----
 
-def _client(tracking_uri: str):
+def registry_client(tracking_uri: str):
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -313,7 +313,7 @@ def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str,
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     _ensure_model(client, name, task_id)
     version_tags = {**tags, SHAPE_TAG: shape, **{f"{METRIC_PREFIX}{k}": f"{v:.6g}" for k, v in metrics.items()}}
     version = str(mlflow.register_model(model_uri, name, tags=version_tags).version)
