@@ -68,7 +68,8 @@ def print_summary(summary: "ConversionSummary", cfg: Config, answer_key: dict[st
     out = art.last_summary
     write_json(out, summary.model_dump(mode="json"))
     typer.echo("")
-    typer.echo(f"datasets (DVC-versioned): {cfg.paths.data_dir}   summary: {out}")
+    versioned = "DVC-versioned" if cfg.paths.dvc_versioned else "not versioned: the home is not params.yaml's"
+    typer.echo(f"datasets ({versioned}): {cfg.paths.data_dir}   summary: {out}")
     typer.echo(f"MLflow store: {cfg.mlflow_tracking_uri}   Prefect home: {cfg.paths.prefect_home}")
     typer.echo("open the UIs: `make ui` (or `llm2slm ui`), then MLflow at http://127.0.0.1:5000 and Prefect at "
                "http://127.0.0.1:4200")
