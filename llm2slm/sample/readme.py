@@ -103,6 +103,31 @@ def _flags(summary: Summary) -> list[str]:
     ]
 
 
+def _shared_prompt() -> list[str]:
+    """The section on the shared-prompt variant (`llm2slm/sample/shared_prompt.py`), written beside the trace."""
+    return [
+        "## Shared-prompt variant (`trace_shared_prompt.jsonl.gz`)",
+        "",
+        "The same calls in the form many agent frameworks log: one generic system prompt on every call and the "
+        "sub-task's instruction in the user turn. Written by `python scripts/shared_prompt_trace.py --seed 0` "
+        "(`llm2slm/sample/shared_prompt.py`) from `trace.jsonl.gz`; the same seed gives a byte-identical file. Use "
+        "it with the same `answer_key.csv.gz`.",
+        "",
+        "- Changed: every system prompt is now `You are a helpful assistant. Follow the instruction in the user's "
+        "message and answer exactly in the format it asks for.`; the last user message becomes `<instruction>` + "
+        "blank line + the original text, or the original text + blank line + `<instruction>` (one wording of each "
+        "kind).",
+        "- The instruction: one of 4 wordings per task kind (16 in all; 3 put it before the text, 1 after), each "
+        "carrying what the kind's system prompt carried: the intent list and `oos`, the category list, the five "
+        "booking fields and the copy-verbatim / `{}` rules, the tool-use and refusal rule. The wording is chosen by "
+        "a hash of the seed and the original request, so a duplicate, a retried failure or an unchanged repeat is "
+        "still an exact re-send.",
+        "- Unchanged: ids, timestamps, models, answers (`response`, `finish_reason`), `tools`, `usage` (still the "
+        "original request's estimate), latency, source, trace and span ids, status, the other turns (the booking "
+        "agent's earlier question), and the answer key.",
+    ]
+
+
 def render(summary: Summary) -> str:
     lines = [
         "# Bundled sample trace",
@@ -139,6 +164,8 @@ def render(summary: Summary) -> str:
         "## Failed, duplicate and repeated calls (answer-key `flags`)",
         "",
         *_flags(summary),
+        "",
+        *_shared_prompt(),
         "",
         "## Sources and licences",
         "",
