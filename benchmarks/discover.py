@@ -1,6 +1,6 @@
 """Task discovery (S3) against the bundled trace's answer key, and its cost at 100,000 calls.
 
-    .venv/bin/python benchmarks/discover.py [--calls 100000] [--parts bundled,repeated,distinct]
+    .venv/bin/python benchmarks/discover.py [--calls 100000] [--parts bundled,repeated,distinct,shared]
 
 1. The bundled trace (data/sample/trace.jsonl.gz), curated as the curate stage does, goes through `discover`
    with the tunables of params.yaml: adjusted Rand index and NMI of the tasks against the answer key's sub-task
@@ -11,6 +11,10 @@
 3. The same timings for `--calls` calls resampled from the curated trace (with replacement, new ids), twice: as
    resampled (repeated texts are embedded once), and with every resampled call made distinct by a light
    perturbation of the user's message (one word dropped or repeated), so that every call is embedded.
+4. `shared`: the shared-prompt variant of the bundled trace (data/sample/trace_shared_prompt.jsonl.gz, one
+   generic system prompt and each sub-task's instruction in the user turn, in 4 wordings), curated the same way:
+   the same figures, how many tasks each true sub-task became with the purity of each task, and the calls
+   curation dropped as near-duplicates, against the original trace's.
 
 Each part's figures are kept in .llm2slm/benchmarks/discover-<part>.json, so the parts can run one at a time (or
 in separate processes); the table in docs/benchmarks.md (section "discovery") is rewritten from the parts
@@ -48,20 +52,34 @@ from llm2slm.common.schema import CallRecord  # noqa: E402
 log = logging.getLogger("benchmarks.discover")
 DOMAINS = REPO / "data" / "sources" / "clinc150" / "domains.json"
 RESULTS_DIR = REPO / ".llm2slm" / "benchmarks"
-PARTS = ("bundled", "repeated", "distinct")
+PARTS = ("bundled", "repeated", "distinct", "shared")
+SHARED_TRACE = REPO / "data" / "sample" / "trace_shared_prompt.jsonl.gz"
 
 
-def curated_trace(snapshot: Path | None = None) -> list[CallRecord]:
-    """The bundled trace curated with params.yaml's settings, or the calls of a curated snapshot (Parquet)."""
+def curated_trace(snapshot: Path | None = None, trace: Path | None = None) -> tuple[list[CallRecord], dict]:
+    """(calls, what curation removed by reason): a trace (the bundled one by default) curated with params.yaml's
+    settings, or the calls of a curated snapshot (Parquet; nothing removed is known)."""
     if snapshot is not None:
         from llm2slm.common.snapshot import read_snapshot
 
-        return sorted(read_snapshot(snapshot), key=lambda r: r.id)
+        return sorted(read_snapshot(snapshot), key=lambda r: r.id), {}
     from llm2slm.capture import parse_jsonl
     from llm2slm.curation.pipeline import curate_records
 
-    records = curate_records(parse_jsonl(bundled_trace_path()), load_config(REPO).curate).records
-    return sorted(records, key=lambda r: r.id)
+    curated = curate_records(parse_jsonl(trace or bundled_trace_path()), load_config(REPO).curate)
+    return sorted(curated.records, key=lambda r: r.id), dict(curated.audit.removed)
+
+
+def breakdown(found: Discovery, kinds: dict[str, str]) -> dict:
+    """Per true sub-task, the tasks its calls went to (with counts); per task, its purity (the share of its
+    calls from its largest sub-task)."""
+    from collections import Counter
+
+    pairs = Counter((kinds[i], t) for i, t in zip(found.ids, found.task_ids, strict=True))
+    became = {k: {t: n for (kk, t), n in sorted(pairs.items()) if kk == k} for k in sorted(set(kinds.values()))}
+    sizes = Counter(found.task_ids)
+    purity = {t: round(max(n for (_, tt), n in pairs.items() if tt == t) / sizes[t], 4) for t in sorted(sizes)}
+    return {"became": {k: v for k, v in became.items() if v}, "purity": purity}
 
 
 def scores(found: Discovery, kinds: dict[str, str]) -> dict[str, float]:
@@ -147,7 +165,8 @@ def row(label: str, calls: int, texts: int, found: Discovery, wall: float, cpu: 
 
 LABELS = {"bundled": "bundled trace, curated (first run in the process: numba compiles inside UMAP)",
           "repeated": "resampled (repeated texts are embedded once)",
-          "distinct": "resampled, each call perturbed (all distinct)"}
+          "distinct": "resampled, each call perturbed (all distinct)",
+          "shared": "shared-prompt variant of the bundled trace, curated"}
 
 
 def results_path(part: str) -> Path:
@@ -159,7 +178,10 @@ def measure(part: str, records: list[CallRecord], kinds: dict[str, str], key_row
     """One part's figures: its table row, the load average around it, and (bundled) the CLINC150 domain NMI."""
     before = os.getloadavg()[0]
     label = LABELS[part]
-    if part != "bundled":
+    removed = None
+    if part == "shared":
+        records, removed = curated_trace(trace=SHARED_TRACE)
+    elif part != "bundled":
         label += f", drawn from {len(records):,} curated calls"
         records, kinds = resample(records, kinds, calls, seed=cfg.seed, distinct=part == "distinct")
     found, wall, cpu = timed_discover(records, cfg)
@@ -170,6 +192,10 @@ def measure(part: str, records: list[CallRecord], kinds: dict[str, str], key_row
               "load": [round(before, 1), round(os.getloadavg()[0], 1)]}
     if part == "bundled":
         result["clinc"] = domain_nmi(found, key_rows, cfg)
+    if part in ("bundled", "shared"):
+        result["breakdown"] = breakdown(found, kinds)
+    if removed is not None:
+        result["removed"] = removed
     log.info("%s: %s", part, result)
     return result
 
@@ -195,10 +221,12 @@ def main() -> None:
     if parts:
         key_rows = read_answer_key(bundled_answer_key_path())
         kinds = {r["id"]: r["task_kind"] for r in key_rows}
-        records = curated_trace(args.curated)
+        records, removed = curated_trace(args.curated)
         log.info("bundled trace: %d calls after curation", len(records))
     for part in parts:
         result = measure(part, records, kinds, key_rows, cfg, args.calls)
+        if part == "bundled" and removed:
+            result["removed"] = removed
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         results_path(part).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     results = read_results()
@@ -242,8 +270,24 @@ def body(cfg: ClusterConfig, results: dict) -> str:
             f"calls alone (min cluster size {clinc['min_cluster_size']}) give NMI {clinc['alone_nmi']:.3f} "
             f"({clinc['alone_clusters']} clusters, {clinc['alone_outliers']:.1%} outliers, {clinc['alone_s']:.0f} s)."
             "\n\n")
-    text += projection(results)
+    text += projection(results) + shared_prompt(results)
     return text + "Targets: ARI >= 0.9, outliers <= 5%, 100k calls in <= 10 minutes.\n"
+
+
+def shared_prompt(results: dict) -> str:
+    """The shared-prompt part: what each true sub-task became, and near-duplicates against the original."""
+    found = results.get("shared", {}).get("breakdown")
+    if not found:
+        return ""
+    became = "; ".join(f"{kind} -> " + ", ".join(f"{t} ({n:,})" for t, n in tasks.items())
+                       for kind, tasks in found["became"].items())
+    purity = ", ".join(f"{t} {p:.1%}" for t, p in found["purity"].items())
+    near = {p: results.get(p, {}).get("removed", {}).get("near_duplicate") for p in ("bundled", "shared")}
+    text = f"Shared-prompt variant: each true sub-task became {became}. Purity per task: {purity}."
+    if all(v is not None for v in near.values()):
+        text += (f" Curation dropped {near['shared']:,} calls of the variant as near-duplicates, against "
+                 f"{near['bundled']:,} of the original trace.")
+    return text + "\n\n"
 
 
 def projection(results: dict) -> str:

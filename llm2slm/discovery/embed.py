@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,9 @@ def embed_texts(texts: list[str], model: str = PACKAGED_MODEL, batch_size: int =
     encoder = load_encoder(model)
     order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
     out: np.ndarray | None = None
-    with tqdm(total=len(texts), desc="embedding calls", unit="call", disable=not progress) as bar:
+    refresh_s = 0.1 if sys.stderr.isatty() else 10.0  # a log file gets a line every 10 s, a terminal one bar
+    with tqdm(total=len(texts), desc="embedding calls", unit="call", disable=not progress,
+              mininterval=refresh_s) as bar:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             vectors = encoder.encode([texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
