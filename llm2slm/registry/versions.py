@@ -305,18 +305,36 @@ def _ensure_model(client, name: str, task_id: str) -> None:
                                        description=f"llm2slm specialist for discovered task {task_id}")
 
 
+RUN_TAG = "llm2slm.conversion_run"  # the conversion run that registered a version
+
+
+def _registered_by_run(client, name: str, tags: dict[str, str]) -> str | None:
+    """The version this conversion run already registered for the same candidate (a retried registration must not
+    add a second one); None when there is none or the version carries no conversion run."""
+    run = tags.get(RUN_TAG)
+    if not run:
+        return None
+    for found in client.search_model_versions(f"name='{name}'"):
+        if found.tags.get(RUN_TAG) == run and found.tags.get("llm2slm.candidate") == tags.get("llm2slm.candidate"):
+            return str(found.version)
+    return None
+
+
 def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str, shape: str,
                      metrics: dict[str, float], tags: dict[str, str], policy: PromotionPolicy,
                      by: str | None = None) -> RegisteredVersion:
     """Register `model_uri` as a new version: `challenger` always; `champion` too when the policy is auto and the
-    gate passes. The version's tags carry the shape and metrics so the gate can be rerun by `llm2slm promote`."""
+    gate passes. The version's tags carry the shape and metrics so the gate can be rerun by `llm2slm promote`.
+    Idempotent within a conversion run: retried with the same `llm2slm.conversion_run` tag and candidate, it
+    finishes the version that run registered instead of adding one."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     client = registry_client(tracking_uri)
     _ensure_model(client, name, task_id)
     version_tags = {**tags, SHAPE_TAG: shape, **{f"{METRIC_PREFIX}{k}": f"{v:.6g}" for k, v in metrics.items()}}
-    version = str(mlflow.register_model(model_uri, name, tags=version_tags).version)
+    version = _registered_by_run(client, name, tags) or str(mlflow.register_model(model_uri, name,
+                                                                                  tags=version_tags).version)
     who = current_user(by)
     client.set_registered_model_alias(name, CHALLENGER, version)
     record_event(client, name, version, "set", CHALLENGER, who, "new version from the convert flow",
@@ -326,7 +344,8 @@ def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str,
     result = gate(policy, shape, metrics, champion_metrics)
     aliases = [CHALLENGER]
     if policy.mode == "auto" and result.passed:
-        promote(client, name, version, policy, by=who, why="automatic: " + "; ".join(result.reasons))
+        if champion != version:  # a retried registration may have promoted it already
+            promote(client, name, version, policy, by=who, why="automatic: " + "; ".join(result.reasons))
         aliases.append(CHAMPION)
     elif policy.mode == "manual":
         record_event(client, name, version, "awaiting-promotion", CHAMPION, who,

@@ -37,3 +37,17 @@ def test_register_records_shape_metrics_and_follows_the_policy_mode(tmp_path, re
     assert second.aliases == ["challenger"] and second.gate_passed and second.mode == "manual"
     assert alias_version(client, first.name, "champion") == first.version
     assert alias_version(client, first.name, "challenger") == second.version
+
+
+def test_a_retried_registration_of_one_conversion_run_adds_no_version(tmp_path, repo_root):
+    uri = tracking_uri(tmp_path)
+    policy = load_policy(repo_root / "mlflow" / "promotion_policy.yaml")
+    model_uri = log_fixed_model(tmp_path)
+    metrics = {"agreement": 0.9, "rouge_l": 0.9, "latency_ms_p95": 12.0}
+    run = {"llm2slm.conversion_run": "run-a", "llm2slm.candidate": "tiny-generator"}
+    first = register_version(uri, "llm2slm-task-05", "task-05", model_uri, "free_text", metrics, run, policy)
+    again = register_version(uri, "llm2slm-task-05", "task-05", model_uri, "free_text", metrics, run, policy)
+    assert again.version == first.version == "1"
+    other_run = register_version(uri, "llm2slm-task-05", "task-05", model_uri, "free_text", metrics,
+                                 {**run, "llm2slm.conversion_run": "run-b"}, policy)
+    assert other_run.version == "2"
