@@ -3,6 +3,9 @@
 Exact: a hash of what the model saw and answered (messages, tools, answer; ids and times ignored). Near: calls
 sent with the same system prompt and tools whose distinctive text (every non-system message and the answer,
 lower-cased, whitespace collapsed) has a Jaccard similarity of character shingles at or above the threshold.
+The distinctive text leaves out the template lines of the calls' context (`template_lines`): lines that recur in
+many calls sent with the same system prompt and tools, such as the instruction a framework puts in the user turn
+above or below the user's own words. Under a long shared instruction, short requests would otherwise look alike.
 MinHash LSH (datasketch, fixed seed) proposes candidates; the exact Jaccard of the shingle sets decides, so the
 result does not depend on hash luck beyond which candidates are looked at.
 """
@@ -32,8 +35,36 @@ def context_key(record: CallRecord) -> str:
     return hashlib.sha256(json.dumps([record.system_prompt(), tools], sort_keys=True).encode()).hexdigest()
 
 
-def distinctive_text(record: CallRecord) -> str:
-    parts = [m.content or "" for m in record.messages if m.role not in ("system", "developer")]
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def template_lines(records: list[CallRecord], min_share: float = 0.05, min_calls: int = 20) -> dict[str, frozenset]:
+    """Per context (`context_key`), the lines of non-system messages found in at least `min_share` of its calls
+    and in at least `min_calls` calls: the invariant text of the context, not anyone's input."""
+    from collections import Counter, defaultdict
+
+    calls: Counter = Counter()
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for record in records:
+        key = context_key(record)
+        calls[key] += 1
+        seen[key].update({line for m in record.messages if m.role not in ("system", "developer")
+                          for line in _lines(m.content or "")})
+    return {key: frozenset(line for line, n in counts.items() if n >= max(min_calls, min_share * calls[key]))
+            for key, counts in seen.items()}
+
+
+def variable_text(text: str, template: frozenset) -> str:
+    """`text` without its template lines; the whole text when nothing else is left."""
+    rest = [line for line in _lines(text) if line not in template]
+    return "\n".join(rest) if rest else text
+
+
+def distinctive_text(record: CallRecord, template: frozenset = frozenset()) -> str:
+    """What sets a call apart within its context: the variable part of every non-system message, the tool calls
+    made so far and the answer, lower-cased with whitespace collapsed."""
+    parts = [variable_text(m.content or "", template) for m in record.messages if m.role not in ("system", "developer")]
     parts += [c.function.name + " " + c.function.arguments for m in record.messages for c in m.tool_calls or []]
     parts.append(record.answer_text())
     return " ".join(" ".join(parts).lower().split())
@@ -57,6 +88,7 @@ class NearDuplicates:
     shingle_chars: int = 5
     permutations: int = 128
     seed: int = 13
+    templates: dict = field(default_factory=dict)  # context key -> its template lines (`template_lines`)
     _indexes: dict = field(default_factory=dict)  # context key -> MinHashLSH
     _sets: dict = field(default_factory=dict)  # record id -> shingle set
     _base: object = None
@@ -77,11 +109,11 @@ class NearDuplicates:
     def is_duplicate(self, record: CallRecord) -> bool:
         from datasketch import MinHashLSH
 
-        items = shingles(distinctive_text(record), self.shingle_chars)
-        index = self._indexes.get(context_key(record))
+        key = context_key(record)
+        items = shingles(distinctive_text(record, self.templates.get(key, frozenset())), self.shingle_chars)
+        index = self._indexes.get(key)
         if index is None:
-            index = self._indexes[context_key(record)] = MinHashLSH(threshold=self.lsh_threshold(),
-                                                                   num_perm=self.permutations)
+            index = self._indexes[key] = MinHashLSH(threshold=self.lsh_threshold(), num_perm=self.permutations)
         minhash = self._minhash(items)
         for candidate in sorted(index.query(minhash)):
             if jaccard(items, self._sets[candidate]) >= self.threshold:

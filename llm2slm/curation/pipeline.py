@@ -16,7 +16,7 @@ from tqdm import tqdm
 from llm2slm.common.config import CurateConfig
 from llm2slm.common.schema import CallRecord
 from llm2slm.curation.audit import CurateAudit, build_audit, field_examples, text_fields
-from llm2slm.curation.dedup import NearDuplicates, content_key
+from llm2slm.curation.dedup import NearDuplicates, content_key, template_lines
 from llm2slm.curation.filters import FailureFilter
 
 NAME_TYPES = {"PERSON", "LOCATION", "ORGANIZATION"}  # the types the name tagger finds
@@ -33,16 +33,14 @@ class Curated:
     examples: list[dict] = field(default_factory=list)  # before/after pairs for the admin-only file
 
 
-def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
-    """Filter, scrub and de-duplicate `records` in order; keeps up to `cfg.audit_examples` before/after examples."""
+def _filter_and_scrub(records: list[CallRecord], cfg: CurateConfig,
+                      removed: Counter) -> tuple[list[CallRecord], Counter, int, list[dict]]:
+    """(calls kept, replaced values by type, calls with personal data, examples): unusable calls and exact
+    duplicates are counted in `removed`, the rest scrubbed, in input order."""
     from llm2slm.curation.scrub import Scrubber
 
-    if not records:
-        raise CurationError("the snapshot is empty: nothing to curate")
     failures = FailureFilter(cfg.drop, cfg.refusal_patterns)
     scrubber = Scrubber(cfg) if cfg.scrub else None
-    near = NearDuplicates(cfg.near_dup_threshold, cfg.shingle_chars, cfg.minhash_permutations, cfg.seed)
-    removed: Counter = Counter()
     counts: Counter = Counter()
     kept: list[CallRecord] = []
     examples: list[dict] = []
@@ -68,12 +66,27 @@ def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
                 removed["duplicate"] += 1
                 continue
             seen.add(key)
-        if cfg.dedup == "near" and near.is_duplicate(clean):
-            removed["near_duplicate"] += 1
-            continue
         kept.append(clean)
+    return kept, counts, with_pii, examples
+
+
+def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
+    """Filter, scrub and de-duplicate `records` in order; keeps up to `cfg.audit_examples` before/after examples.
+    Two passes: failures out, personal data scrubbed and exact duplicates dropped; then near-duplicates, compared
+    on what each context's template lines leave (`dedup.template_lines`, counted over the scrubbed calls)."""
+    if not records:
+        raise CurationError("the snapshot is empty: nothing to curate")
+    removed: Counter = Counter()
+    scrubbed, counts, with_pii, examples = _filter_and_scrub(records, cfg, removed)
+    kept = scrubbed
+    if cfg.dedup == "near":
+        near = NearDuplicates(cfg.near_dup_threshold, cfg.shingle_chars, cfg.minhash_permutations, cfg.seed,
+                              templates=template_lines(scrubbed))
+        kept = [record for record in scrubbed if not near.is_duplicate(record)]
+        if len(kept) < len(scrubbed):
+            removed["near_duplicate"] = len(scrubbed) - len(kept)
     audit = build_audit(len(records), len(kept), removed, counts, with_pii)
-    if scrubber is not None and NAME_TYPES & set(cfg.scrub):
+    if cfg.scrub and NAME_TYPES & set(cfg.scrub):
         from llm2slm.curation.ner import model_fingerprint
 
         audit.ner_model = model_fingerprint(Path(cfg.ner_model) if cfg.ner_model else None)

@@ -87,3 +87,38 @@ def test_reasons_are_counted_in_the_audit():
     assert [r.id for r in kept] == [r.id for r in records[:3]]
     assert Counter(audit.removed) == Counter({"error": 1, "truncated": 1, "refusal": 1, "duplicate": 1,
                                               "near_duplicate": 1})
+
+
+INSTRUCTION = ("Classify the customer's message into exactly one of these categories and answer with its name:\n"
+               + "\n".join(f"- category_{i}" for i in range(40)))
+REQUESTS = ["turn up the lights", "what's the weather in Paris?", "cancel my order", "where is my card",
+            "I want a refund", "book a table for two", "reset my password", "my parcel is late"]
+
+
+def _shared_prompt_calls(n: int = 200, start: int = 0):
+    """Calls of one agent that puts a long instruction above the user's words in the user turn."""
+    return [make_record(start + i, f"{INSTRUCTION}\n\n{REQUESTS[i % len(REQUESTS)]} (ticket {i})",
+                        answer=f"category_{i % 40}", system="You are a helpful assistant.") for i in range(n)]
+
+
+def test_template_lines_are_the_recurring_lines_of_a_context_not_the_users_words():
+    from llm2slm.curation.dedup import context_key, template_lines
+
+    calls = _shared_prompt_calls()
+    (lines,) = template_lines(calls).values()
+    assert "- category_7" in lines and INSTRUCTION.splitlines()[0] in lines
+    assert not any("ticket" in line for line in lines)
+    assert distinctive_text(calls[2], lines) == "cancel my order (ticket 2) category_2"
+    assert template_lines(calls[:19]) == {context_key(calls[0]): frozenset()}  # too few calls to call it a template
+
+
+def test_a_shared_instruction_makes_no_two_calls_near_duplicates():
+    from llm2slm.curation.pipeline import curate_records
+
+    calls = _shared_prompt_calls()
+    near_copy = make_record(999, f"{INSTRUCTION}\n\nBook a table  for two (ticket 5)", answer="category_5",
+                            system="You are a helpful assistant.")  # case and spacing differ: not an exact copy
+    curated = curate_records([*calls, near_copy], CurateConfig(scrub=[]))
+    assert len(curated.records) == 200 and curated.audit.removed == {"near_duplicate": 1}
+    plain = NearDuplicates(0.9)  # without the template lines, the instruction makes most calls look alike
+    assert sum(plain.is_duplicate(c) for c in calls) > 150
