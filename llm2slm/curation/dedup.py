@@ -3,9 +3,10 @@
 Exact: a hash of what the model saw and answered (messages, tools, answer; ids and times ignored). Near: calls
 sent with the same system prompt and tools whose distinctive text (every non-system message and the answer,
 lower-cased, whitespace collapsed) has a Jaccard similarity of character shingles at or above the threshold.
-The distinctive text leaves out the template lines of the calls' context (`template_lines`): lines that recur in
-many calls sent with the same system prompt and tools, such as the instruction a framework puts in the user turn
-above or below the user's own words. Under a long shared instruction, short requests would otherwise look alike.
+The distinctive text leaves out the template lines of the calls' context (`template_lines`): lines of user and
+tool turns that recur in many calls sent with the same system prompt and tools, such as the instruction a
+framework puts in the user turn above or below the user's own words. Under a long shared instruction, short
+requests would otherwise look alike.
 MinHash LSH (datasketch, fixed seed) proposes candidates; the exact Jaccard of the shingle sets decides, so the
 result does not depend on hash luck beyond which candidates are looked at.
 """
@@ -39,8 +40,12 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+FRAMED_ROLES = ("user", "tool")  # the turns a framework wraps in an instruction or a framing; an assistant's own
+# earlier turn is what a short answer ("6") must be read against, so it is always compared whole
+
+
 def template_lines(records: list[CallRecord], min_share: float = 0.05, min_calls: int = 20) -> dict[str, frozenset]:
-    """Per context (`context_key`), the lines of non-system messages found in at least `min_share` of its calls
+    """Per context (`context_key`), the lines of user and tool messages found in at least `min_share` of its calls
     and in at least `min_calls` calls: the invariant text of the context, not anyone's input."""
     from collections import Counter, defaultdict
 
@@ -49,8 +54,7 @@ def template_lines(records: list[CallRecord], min_share: float = 0.05, min_calls
     for record in records:
         key = context_key(record)
         calls[key] += 1
-        seen[key].update({line for m in record.messages if m.role not in ("system", "developer")
-                          for line in _lines(m.content or "")})
+        seen[key].update({line for m in record.messages if m.role in FRAMED_ROLES for line in _lines(m.content or "")})
     return {key: frozenset(line for line, n in counts.items() if n >= max(min_calls, min_share * calls[key]))
             for key, counts in seen.items()}
 
@@ -62,9 +66,10 @@ def variable_text(text: str, template: frozenset) -> str:
 
 
 def distinctive_text(record: CallRecord, template: frozenset = frozenset()) -> str:
-    """What sets a call apart within its context: the variable part of every non-system message, the tool calls
-    made so far and the answer, lower-cased with whitespace collapsed."""
-    parts = [variable_text(m.content or "", template) for m in record.messages if m.role not in ("system", "developer")]
+    """What sets a call apart within its context: every non-system message (user and tool turns without their
+    template lines), the tool calls made so far and the answer, lower-cased with whitespace collapsed."""
+    parts = [variable_text(m.content or "", template) if m.role in FRAMED_ROLES else m.content or ""
+             for m in record.messages if m.role not in ("system", "developer")]
     parts += [c.function.name + " " + c.function.arguments for m in record.messages for c in m.tool_calls or []]
     parts.append(record.answer_text())
     return " ".join(" ".join(parts).lower().split())
