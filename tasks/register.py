@@ -11,17 +11,20 @@ from prefect import task
 from llm2slm.common.config import Config
 from llm2slm.discovery.catalogue import TaskEntry
 from llm2slm.evaluation.evaluate import Evaluation
+from llm2slm.registry.outcomes import model_description
 from llm2slm.registry.versions import RegisteredVersion, load_policy, model_name, register_version
 
 log = logging.getLogger("llm2slm.register")
 
 
 @task(name="register", retries=2, retry_delay_seconds=5)
-def register(cfg: Config, entry: TaskEntry, model_uri: str, best: Evaluation, tags: dict[str, str]) -> RegisteredVersion:
+def register(cfg: Config, entry: TaskEntry, model_uri: str, best: Evaluation,
+             tags: dict[str, str]) -> RegisteredVersion:
     policy = load_policy(cfg.policy_path())
     name = model_name(cfg.registry.model_prefix, entry.task_id)
     result = register_version(cfg.mlflow_tracking_uri, name, entry.task_id, model_uri, best.output_shape,
-                              best.metrics, {**tags, "llm2slm.candidate": best.candidate or ""}, policy)
+                              best.metrics, {**tags, "llm2slm.candidate": best.candidate or ""}, policy,
+                              description=model_description(entry, best.output_shape))
     log.info("registered %s version %s (%s); gate (%s mode): %s", name, result.version, ", ".join(result.aliases),
              policy.mode, "; ".join(result.gate_reasons))
     return result

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from llm2slm.registry.outcomes import ConversionSummary
 
 COLUMNS = ("task", "name", "calls", "shape", "model", "agreement", "latency/call", "version", "aliases")
-NAME_CHARS = 28  # a task's name is cut to this many characters in the table
+NAME_CHARS = 56  # a task's name is cut to this many characters in the table
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -37,7 +37,52 @@ def ctfidf_keywords(documents: list[str], top: int) -> list[list[str]]:
 
 
 def task_name(keywords: list[str], fallback: str) -> str:
+    """The keyword name (`card-pin-blocked`): the secondary detail of a task, and its name when its answers have
+    no schema to name it by."""
     return "-".join(keywords[:3]) if keywords else fallback
+
+
+NAMED_FIELDS = 3  # JSON keys or tool names a name spells out before it says "and N more"
+
+
+def _listing(names: list[str], noun: str) -> str:
+    """`a, b, c and 2 more <noun>s` (`noun`: singular)."""
+    shown, more = ", ".join(names[:NAMED_FIELDS]), len(names) - NAMED_FIELDS
+    return shown if more <= 0 else f"{shown} and {more} more {noun}{'s' if more > 1 else ''}"
+
+
+def schema_name(answers: list[str], tool_names: list[list[str]], shape: str, distinct: int) -> str | None:
+    """A task's name for people, from what its answers are: `classify intent (151 labels)`, `classify into 77
+    labels`, `extract people, date, time and 2 more fields -> JSON`, `call get_weather, find_recipe`, `call tools
+    (1,201 functions)`, `answer in text`; None when the shape says nothing more (no answers)."""
+    from collections import Counter
+
+    if not answers:
+        return None
+    if shape == "tool_call":
+        called = Counter(name for names in tool_names for name in names)
+        if not called:
+            return "call tools"
+        if len(called) > 2 * NAMED_FIELDS:
+            return f"call tools ({len(called):,} functions)"
+        return "call " + _listing([n for n, _ in called.most_common()], "tool")
+    keys = Counter(key for answer in answers for key in _object_keys(answer))
+    if shape == "closed_label":
+        key = next(iter(keys)) if len(keys) == 1 else None  # {"intent": ...}: the one key names what is classified
+        return f"classify {key} ({distinct:,} labels)" if key else f"classify into {distinct:,} labels"
+    if shape in ("json", "json_spans") and keys:
+        return "extract " + _listing([k for k, _ in keys.most_common()], "field") + " -> JSON"
+    return "answer in text"
+
+
+def _object_keys(answer: str) -> list[str]:
+    import json
+
+    try:
+        value = json.loads(answer)
+    except (ValueError, TypeError):
+        return []
+    return list(value) if isinstance(value, dict) else []
 
 
 def exemplar_rows(vectors: np.ndarray, members: np.ndarray, k: int = 3, texts: list[str] | None = None) -> list[int]:

@@ -21,7 +21,7 @@ from llm2slm.common.config import ClusterConfig, SelectConfig
 from llm2slm.discovery.catalogue import OUTLIER, Exemplar, TaskEntry, task_id_for
 from llm2slm.discovery.embed import BATCH_SIZE, embed_calls
 from llm2slm.discovery.ids import Registry, assign_ids, task_number, unit_centroid
-from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, shorten, task_name
+from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, schema_name, shorten, task_name
 from llm2slm.discovery.profile import output_shape, token_percentiles
 from llm2slm.discovery.reduce import (enforce_outlier_budget, hdbscan_labels, min_cluster_size_for, reassign_outliers,
                                       too_few_to_cluster, umap_reduce)
@@ -151,7 +151,9 @@ def describe_tasks(records: list[CallRecord], task_ids: list[str], embeddings: n
         shape, distinct = output_shape(chosen, options.closed_label_max, options.closed_label_coverage)
         exemplars = [Exemplar(id=records[i].id, text=shorten(users[i]))
                      for i in exemplar_rows(embeddings, rows, 3, users)]
-        entries.append(TaskEntry(task_id=task, name=task_name(words, task), keywords=words, size=len(rows),
+        name = schema_name([r.answer_text() for r in chosen],
+                           [[c.function.name for c in r.response.tool_calls or []] for r in chosen], shape, distinct)
+        entries.append(TaskEntry(task_id=task, name=name or task_name(words, task), keywords=words, size=len(rows),
                                  exemplars=exemplars, output_shape=shape, n_distinct_answers=distinct,
                                  tokens=token_percentiles(chosen)))
         log.info("%s %s: %d calls, %s, %d distinct answers", task, entries[-1].name, len(rows), shape, distinct)

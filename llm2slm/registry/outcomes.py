@@ -44,6 +44,15 @@ class ConversionSummary(BaseModel):
         return {"n_calls": self.n_calls, "n_tasks": self.n_tasks, "n_trained": len(trained)}
 
 
+def model_description(task: TaskEntry, shape: str) -> str:
+    """The registered model's description in MLflow: the task's name, the shape its specialist serves, its size,
+    keywords and a few of its (scrubbed) calls, so the registry says what the specialist does."""
+    lines = [f"{task.name}: a {shape} task of {task.size:,} calls ({task.n_distinct_answers:,} distinct "
+             f"answers), discovered by llm2slm as {task.task_id}.", f"Keywords: {', '.join(task.keywords)}.",
+             "Example calls:", *(f"- {e.text}" for e in task.exemplars)]
+    return "\n".join(lines)
+
+
 def task_outcome(task: TaskEntry, choice: Selection, best: Evaluation | None = None,
                  version: RegisteredVersion | None = None) -> TaskOutcome:
     """A task's outcome from its selection and, when it was trained, its best evaluation and registered version."""

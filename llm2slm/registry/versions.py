@@ -295,14 +295,18 @@ class RegisteredVersion(BaseModel):
     mode: str
 
 
-def _ensure_model(client, name: str, task_id: str) -> None:
+def _ensure_model(client, name: str, task_id: str, description: str | None = None) -> None:
+    """Create the task's registered model if needed; a `description` replaces the one it has."""
     from mlflow.exceptions import MlflowException
 
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, tags={"llm2slm.task_id": task_id},
-                                       description=f"llm2slm specialist for discovered task {task_id}")
+                                       description=description or f"llm2slm specialist for discovered task {task_id}")
+        return
+    if description:
+        client.update_registered_model(name, description=description)
 
 
 RUN_TAG = "llm2slm.conversion_run"  # the conversion run that registered a version
@@ -322,7 +326,7 @@ def _registered_by_run(client, name: str, tags: dict[str, str]) -> str | None:
 
 def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str, shape: str,
                      metrics: dict[str, float], tags: dict[str, str], policy: PromotionPolicy,
-                     by: str | None = None) -> RegisteredVersion:
+                     by: str | None = None, description: str | None = None) -> RegisteredVersion:
     """Register `model_uri` as a new version: `challenger` always; `champion` too when the policy is auto and the
     gate passes. The version's tags carry the shape and metrics so the gate can be rerun by `llm2slm promote`.
     Idempotent within a conversion run: retried with the same `llm2slm.conversion_run` tag and candidate, it
@@ -331,7 +335,7 @@ def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str,
 
     mlflow.set_tracking_uri(tracking_uri)
     client = registry_client(tracking_uri)
-    _ensure_model(client, name, task_id)
+    _ensure_model(client, name, task_id, description)
     version_tags = {**tags, SHAPE_TAG: shape, **{f"{METRIC_PREFIX}{k}": f"{v:.6g}" for k, v in metrics.items()}}
     version = _registered_by_run(client, name, tags) or str(mlflow.register_model(model_uri, name,
                                                                                   tags=version_tags).version)

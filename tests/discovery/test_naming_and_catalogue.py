@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 
 from llm2slm.discovery.catalogue import (Catalogue, Exemplar, TaskEntry, plot_tasks, read_assignments, read_catalogue,
                                          write_assignments, write_catalogue)
-from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, shorten, task_name
+from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, schema_name, shorten, task_name
 
 
 def test_ctfidf_prefers_words_that_are_frequent_here_and_rare_elsewhere():
@@ -22,6 +22,21 @@ def test_placeholders_and_numbers_are_not_keywords():
     assert not any(ch.isdigit() for w in words for ch in w)
     assert "phone" not in words and "email" not in words
     assert {"order", "arrived", "broken", "reach"} <= set(words)
+
+
+def test_names_say_what_the_answers_are():
+    intents = [json.dumps({"intent": f"i{n % 151}"}) for n in range(600)]
+    assert schema_name(intents, [], "closed_label", 151) == "classify intent (151 labels)"
+    assert schema_name(["card_arrival", "top_up"] * 40, [], "closed_label", 77) == "classify into 77 labels"
+    slots = [json.dumps({"people": "2", "date": "today", "time": "7pm", "first_name": "Ann", "last_name": "Li"})] * 5
+    slots += [json.dumps({"people": "4"})] * 5
+    assert schema_name(slots, [], "json_spans", 6) == "extract people, date, time and 2 more fields -> JSON"
+    calls = [["get_weather"], ["find_recipe", "get_weather"]] * 10
+    assert schema_name(["[]"] * 20, calls, "tool_call", 20) == "call get_weather, find_recipe"
+    many = [[f"tool_{n}"] for n in range(40)]
+    assert schema_name(["[]"] * 40, many, "tool_call", 40) == "call tools (40 functions)"
+    assert schema_name(["Sure, here it is."], [], "free_text", 1) == "answer in text"
+    assert schema_name([], [], "free_text", 0) is None
 
 
 def test_names_and_exemplars():

@@ -133,5 +133,8 @@ def test_the_registered_versions_carry_their_task_and_dataset(run, project, monk
             continue
         version = client.get_model_version(outcome.model_name, outcome.version)
         assert version.tags["llm2slm.task_name"] == outcome.name
+        described = client.get_registered_model(outcome.model_name).description
+        assert described.startswith(f"{outcome.name}: a {outcome.output_shape} task of {outcome.calls:,} calls")
+        assert "Example calls:\n- " in described
         assert len(version.tags["dvc.tasks_md5"]) >= 32
         assert str(client.get_model_version_by_alias(outcome.model_name, "challenger").version) == outcome.version

@@ -7,6 +7,7 @@ run on a subset followed by one on the whole trace (stable ids), one single-task
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests.factories import make_record
 
 COUNTS = {"triage": 150, "extract": 110, "tools": 80}
 SHAPES = {"triage": "closed_label", "extract": "json", "tools": "tool_call"}
+NAMES = {"closed_label": r"classify into 5 labels", "json": r"extract (\w+), (\w+), (\w+) and 1 more field -> JSON",
+         "tool_call": r"call (\w+)(?:, (\w+))*"}  # keys and tools are named by how often they occur
 # UMAP is fitted on 250 of the 340 calls and places the rest with `transform`: both paths are exercised
 SAMPLED = ClusterConfig(umap_fit_max=250)
 OUTPUTS = ("catalogue.json", "catalogue.png", "catalogue.html", "assignments.parquet", "assigner.npz",
@@ -95,7 +98,9 @@ def test_the_catalogue_names_ranks_and_describes_each_task(multi):
     for task in tasks:
         assert assigned[task["task_id"]] == task["size"]
         assert 1 <= len(task["keywords"]) <= ClusterConfig().keywords
-        assert task["name"] == "-".join(task["keywords"][:3])
+        named = re.fullmatch(NAMES[task["output_shape"]], task["name"])  # from the answers; keywords are detail
+        assert named and set(filter(None, named.groups())) <= {"origin", "destination", "date", "passengers",
+                                                                "get_weather", "convert_currency", "find_recipe"}
         assert len(task["exemplars"]) == 3 and all(e["id"] and e["text"] for e in task["exemplars"])
         assert len({e["text"] for e in task["exemplars"]}) == 3
         assert set(task["tokens"]) == {"request", "answer"}
