@@ -10,7 +10,7 @@ See docs/capture-store.md.
 """
 
 from llm2slm.capture.crypto import MasterKey, MasterKeyError
-from llm2slm.capture.imports import IngestError, IngestReport, parse_jsonl, write_jsonl
+from llm2slm.capture.imports import IngestError, IngestReport, parse_jsonl
 from llm2slm.capture.local import load_master_key, open_keyring, open_store, pipeline_principal
 from llm2slm.capture.sdk import capture_counts, configure, instrument, record_call
 from llm2slm.capture.segments import CorruptSegmentError
@@ -19,5 +19,5 @@ from llm2slm.capture.store import AppendResult, CallStore
 __all__ = [
     "AppendResult", "CallStore", "CorruptSegmentError", "IngestError", "IngestReport", "MasterKey", "MasterKeyError",
     "capture_counts", "configure", "instrument", "load_master_key", "open_keyring", "open_store", "parse_jsonl",
-    "pipeline_principal", "record_call", "write_jsonl",
+    "pipeline_principal", "record_call",
 ]

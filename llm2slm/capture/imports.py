@@ -9,14 +9,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from llm2slm.common.errors import describe_validation_error
-from llm2slm.common.files import atomic_write_bytes
 from llm2slm.common.schema import CallRecord
 
 FORMATS = ("auto", "jsonl", "otel")
@@ -128,6 +126,3 @@ def load_records(path: Path, fmt: str = "auto") -> tuple[list[CallRecord], Inges
     return records, report
 
 
-def write_jsonl(records: Iterable[CallRecord], path: Path) -> None:
-    body = "".join(json.dumps(r.model_dump(mode="json", exclude_none=True)) + "\n" for r in records)
-    atomic_write_bytes(Path(path), body.encode("utf-8"))
