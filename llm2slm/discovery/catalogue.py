@@ -35,6 +35,11 @@ class TaskEntry(BaseModel):
     output_shape: str
     n_distinct_answers: int
     tokens: dict[str, dict[str, int]]
+    instructions: list[str] = []  # the wordings of its instruction template in the last message, largest first
+    answer_schema: str = ""  # e.g. "JSON {intent}", "labels (79)", "tool calls (704 tools)"
+    last_role: str = "user"  # the role of the message its calls end with: "user" or "tool"
+    routing_safe: bool = True  # False: the request alone does not tell it from `confused_with` (stays on the LLM)
+    confused_with: list[str] = []
 
 
 class Catalogue(BaseModel):

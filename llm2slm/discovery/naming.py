@@ -6,6 +6,8 @@ task and rare across the others (term share in the class x log(1 + average words
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"  # words of two letters or more: no numbers or <PLACEHOLDER_1> tokens
@@ -108,3 +110,48 @@ def exemplar_rows(vectors: np.ndarray, members: np.ndarray, k: int = 3, texts: l
 
 def shorten(text: str, chars: int = EXEMPLAR_CHARS) -> str:
     return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
+
+
+# words every instruction uses whatever its task: they never name one
+INSTRUCTION_WORDS = frozenset("""
+answer answers reply respond return output json object objects text exactly written only nothing else list
+message messages request requests user users customer customers assistant assistants example e.g use using
+following below above one single category categories intent intents label labels field fields tool tools
+function functions call calls calling provided available value values verbatim name names none fits pick
+classify extract route triage file task choose select given helpful instruction format asks way spelled
+briefly several needs need say instead making make follows follow oos scope fill fit serve serves right
+short input latest copy copied keep mentioned missing skipping omit leave left applies
+allowed reaches served grouped area read team whose skill handle access personal chat step
+""".split())
+
+
+def instruction_topics(documents: list[list[str]], answers: list[str]) -> list[str | None]:
+    """Per task, the most distinctive word of what it is told to do: c-TF-IDF over its instruction wordings (list
+    lines such as a label list left out) against the other tasks', among the words found in at least half of its
+    wordings, leaving out words any instruction uses and words of its own answers (a label, a key); None when no
+    word is left."""
+    import re
+
+    if len(documents) < 2:
+        return [None for _ in documents]
+    documents = [["\n".join(line for line in re.sub(r"<[A-Za-z_]+>", " ", text).splitlines()
+                             if not line.lstrip().startswith("- ")) for text in texts] for texts in documents]
+    keywords = ctfidf_keywords(["\n".join(texts) for texts in documents], 30)
+    topics: list[str | None] = []
+    for words, texts, answer in zip(keywords, documents, answers, strict=True):
+        answered = set(re.findall(r"[a-z]+", answer.lower()))
+        lowered = [set(re.findall(r"[a-z]+", text.lower())) for text in texts]
+        topics.append(next((w for w in words if w not in INSTRUCTION_WORDS and w not in answered
+                            and 2 * sum(w in seen for seen in lowered) >= len(texts)), None))
+    return topics
+
+
+def with_topic(name: str, topic: str | None) -> str:
+    """`classify into 79 labels` with topic `bank` -> `classify bank into 79 labels`; the verb keeps its place. A
+    name that already says what is classified (`classify intent (151 labels)`) keeps it."""
+    if not topic or topic in re.findall(r"[a-z_]+", name) or re.match(r"classify \w+ \(", name):
+        return name
+    verb, _, rest = name.partition(" ")
+    if verb == "answer":
+        return f"{name} ({topic})"
+    return f"{verb} {topic} {rest}" if rest else f"{verb} {topic}"

@@ -1,7 +1,9 @@
 """Task discovery in memory: call records in, one task (or `none`) per call and a catalogue entry per task out.
 
-embed (MiniLM, structural-plus-content text) -> UMAP -> HDBSCAN -> outliers rejoin a near cluster -> content
-clusters of one call structure merge into one task -> outliers with exactly one task's structure join it ->
+templates of user and tool turns mined (`common.templates`) -> embed (MiniLM, structural-plus-content text, the
+content without its template lines) -> UMAP -> HDBSCAN -> outliers rejoin a near cluster -> instruction templates
+grouped into families (`requests`) -> content clusters cut by family and answer schema, pieces of one structure
+merged into one task (`structure`) -> outliers with exactly one task's structure join it ->
 the outlier budget -> ids: a task matching a registered centroid keeps its id, new tasks get the next free
 numbers in order of size -> names, exemplars, output shape and token lengths.
 Too few calls to cluster (fewer than two minimum-size clusters, or than UMAP's neighbourhood) give one task.
@@ -21,13 +23,17 @@ from llm2slm.common.config import ClusterConfig, SelectConfig
 from llm2slm.discovery.catalogue import OUTLIER, Exemplar, TaskEntry, task_id_for
 from llm2slm.discovery.embed import BATCH_SIZE, embed_calls
 from llm2slm.discovery.ids import Registry, assign_ids, task_number, unit_centroid
-from llm2slm.discovery.naming import ctfidf_keywords, exemplar_rows, schema_name, shorten, task_name
+from llm2slm.discovery.naming import (ctfidf_keywords, exemplar_rows, instruction_topics, schema_name, shorten,
+                                      task_name, with_topic)
 from llm2slm.discovery.profile import output_shape, token_percentiles
 from llm2slm.discovery.reduce import (enforce_outlier_budget, hdbscan_labels, min_cluster_size_for, reassign_outliers,
                                       too_few_to_cluster, umap_reduce)
-from llm2slm.discovery.structure import merge_by_structure, rescue_by_structure
+from llm2slm.discovery.answers import answer_schema
+from llm2slm.discovery.requests import NO_FAMILY, RequestShape, instruction_families, request_shape
+from llm2slm.discovery.structure import CallShapes, merge_by_structure, rescue_by_structure, split_by_structure
 from llm2slm.discovery.text import SYSTEM_CHARS, content_text, shape_text, user_text
 from llm2slm.common.schema import CallRecord
+from llm2slm.common.templates import Templates, mine_templates, record_messages
 
 log = logging.getLogger("llm2slm.cluster")
 
@@ -64,6 +70,8 @@ class Discovery:
     embeddings: np.ndarray
     content_labels: np.ndarray
     registry: Registry
+    templates: Templates = field(default_factory=Templates)
+    shapes: list[RequestShape] = field(default_factory=list)  # per call, in `ids` order
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -89,10 +97,12 @@ class Labels:
     content: np.ndarray  # per call: HDBSCAN's content cluster (after the reach step), before the structural merge
     probabilities: np.ndarray
     coords: np.ndarray  # per call: two coordinates for the scatter
+    families: np.ndarray | None = None  # per call: instruction family, -1 for none
+    wordings: dict[int, list[str]] = field(default_factory=dict)  # family -> its instruction templates
 
 
-def cluster_labels(embeddings: np.ndarray, records: list[CallRecord], cfg: ClusterConfig,
-                   options: Options, timings: dict[str, float]) -> Labels:
+def cluster_labels(embeddings: np.ndarray, records: list[CallRecord], shapes: list[RequestShape],
+                   cfg: ClusterConfig, options: Options, timings: dict[str, float]) -> Labels:
     """Task labels of the calls (see the module's docstring for the steps)."""
     n = len(records)
     size = min_cluster_size_for(n, cfg.min_cluster_fraction)
@@ -116,11 +126,16 @@ def cluster_labels(embeddings: np.ndarray, records: list[CallRecord], cfg: Clust
         return Labels(zeros, labels, np.zeros(n), points[:, :2])
     labels, probabilities = reassign_outliers(points, labels, probabilities, cfg.outlier_reach_quantile)
     content = labels.copy()
+    families, wordings = instruction_families(records, shapes, content, cfg.structure_threshold)
+    log.info("instructions: %d templates of the last message in %d families", sum(map(len, wordings.values())),
+             len(wordings))
     if options.merge_by_structure:
-        labels = merge_by_structure(labels, records, cfg.structure_threshold)
-        labels = rescue_by_structure(labels, records, cfg.structure_threshold)
+        calls = CallShapes(records, shapes, families)
+        labels = split_by_structure(labels, calls, size)
+        labels = merge_by_structure(labels, calls, cfg.structure_threshold)
+        labels = rescue_by_structure(labels, calls, cfg.structure_threshold)
     labels, probabilities = enforce_outlier_budget(points, labels, probabilities, cfg.outlier_budget)
-    return Labels(labels, content, probabilities, points[:, :2])
+    return Labels(labels, content, probabilities, points[:, :2], families, wordings)
 
 
 def rank_by_size(labels: np.ndarray, ids: list[str]) -> list[str]:
@@ -136,28 +151,47 @@ def rank_by_size(labels: np.ndarray, ids: list[str]) -> list[str]:
 
 
 def describe_tasks(records: list[CallRecord], task_ids: list[str], embeddings: np.ndarray, cfg: ClusterConfig,
-                   options: Options) -> list[TaskEntry]:
+                   options: Options, templates: Templates = Templates(),
+                   shapes: list[RequestShape] | None = None) -> list[TaskEntry]:
     """One catalogue entry per task, in task-id order."""
     tasks = sorted((t for t in set(task_ids) if t != OUTLIER), key=task_number)
     labels = np.array(task_ids)
     members = {t: np.flatnonzero(labels == t) for t in tasks}
-    users = [user_text(r) for r in records]
-    documents = [" ".join(users[i] for i in members[t]) for t in tasks]
-    keywords = ctfidf_keywords(documents, cfg.keywords)
+    shapes = shapes or [RequestShape("user", "") for _ in records]
+    users = [user_text(r, templates) for r in records]
+    keywords = ctfidf_keywords([" ".join(users[i] for i in members[t]) for t in tasks], cfg.keywords)
+    instructions = {t: instruction_counts(shapes, members[t]) for t in tasks}
+    topics = instruction_topics([instruction_document(instructions[t]) for t in tasks],
+                                [" ".join(records[i].answer_text() for i in members[t][:2000]) for t in tasks])
     entries = []
-    for task, words in zip(tasks, keywords, strict=True):
+    for task, words, topic in zip(tasks, keywords, topics, strict=True):
         rows = members[task]
         chosen = [records[i] for i in rows]
         shape, distinct = output_shape(chosen, options.closed_label_max, options.closed_label_coverage)
-        exemplars = [Exemplar(id=records[i].id, text=shorten(users[i]))
+        exemplars = [Exemplar(id=records[i].id, text=shorten(users[i] or records[i].last_user_message()))
                      for i in exemplar_rows(embeddings, rows, 3, users)]
         name = schema_name([r.answer_text() for r in chosen],
                            [[c.function.name for c in r.response.tool_calls or []] for r in chosen], shape, distinct)
-        entries.append(TaskEntry(task_id=task, name=name or task_name(words, task), keywords=words, size=len(rows),
-                                 exemplars=exemplars, output_shape=shape, n_distinct_answers=distinct,
-                                 tokens=token_percentiles(chosen)))
+        entries.append(TaskEntry(
+            task_id=task, name=with_topic(name, topic) if name else task_name(words, task), keywords=words,
+            size=len(rows), exemplars=exemplars, output_shape=shape, n_distinct_answers=distinct,
+            tokens=token_percentiles(chosen), instructions=[shorten(i) for i in instructions[task][:5]],
+            answer_schema=answer_schema(chosen).describe(),
+            last_role=Counter(shapes[i].last_role for i in rows).most_common(1)[0][0]))
         log.info("%s %s: %d calls, %s, %d distinct answers", task, entries[-1].name, len(rows), shape, distinct)
     return entries
+
+
+def instruction_counts(shapes: list[RequestShape], rows: np.ndarray) -> list[str]:
+    """The instruction templates of the calls in `rows`, most frequent first ('' left out)."""
+    counts = Counter(shapes[i].instruction for i in rows if shapes[i].instruction)
+    return [text for text, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def instruction_document(instructions: list[str]) -> list[str]:
+    """What a task's calls are told to do in their last message: its instruction templates ([''] when none; a
+    system prompt names its agent, brand and manner more than its task, so it names no task)."""
+    return instructions or [""]
 
 
 def stable_ids(ranked: list[str], embeddings: np.ndarray, registry: Registry, cfg: ClusterConfig,
@@ -190,19 +224,24 @@ def discover(records: list[CallRecord], cfg: ClusterConfig, options: Options | N
     records = sorted(records, key=lambda r: r.id)
     ids = [r.id for r in records]
     timings = {"embed_s": 0.0, "umap_s": 0.0, "hdbscan_s": 0.0}
+    templates = mine_templates(record_messages(records))
+    shapes = [request_shape(r, templates) for r in records]
+    log.info("templates: %d template lines of user and tool turns; %d calls end with an instruction template",
+             len(templates), sum(bool(s.instruction) for s in shapes))
     if embeddings is None:
         start, cpu = time.perf_counter(), time.process_time()
-        embeddings = embed_calls([shape_text(r) for r in records], [content_text(r, cfg.max_chars) for r in records],
+        embeddings = embed_calls([shape_text(r) for r in records],
+                                 [content_text(r, cfg.max_chars, templates) for r in records],
                                  cfg.embedding_model, BATCH_SIZE, progress=options.progress)
         timings["embed_s"], timings["embed_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
         log.info("embedded %d calls with %s in %.1f s", len(ids), cfg.embedding_model, timings["embed_s"])
-    found = cluster_labels(embeddings, records, cfg, options, timings)
+    found = cluster_labels(embeddings, records, shapes, cfg, options, timings)
     task_ids, registry = stable_ids(rank_by_size(found.tasks, ids), embeddings, registry or Registry(), cfg)
     probabilities = np.where(np.array(task_ids) == OUTLIER, 0.0, found.probabilities)
-    tasks = describe_tasks(records, task_ids, embeddings, cfg, options)
+    tasks = describe_tasks(records, task_ids, embeddings, cfg, options, templates, shapes)
     return Discovery(ids=ids, task_ids=task_ids, probabilities=probabilities, coords=found.coords, tasks=tasks,
                      params=run_params(len(ids), cfg, options), embeddings=embeddings, content_labels=found.content,
-                     registry=name_registry(registry, tasks), timings=timings)
+                     registry=name_registry(registry, tasks), templates=templates, shapes=shapes, timings=timings)
 
 
 def run_params(n: int, cfg: ClusterConfig, options: Options) -> dict[str, Any]:
@@ -213,8 +252,9 @@ def run_params(n: int, cfg: ClusterConfig, options: Options) -> dict[str, Any]:
         "umap_neighbors_used": max(2, min(cfg.umap_neighbors, n - 1)),
         "umap_fitted_on": min(n, cfg.umap_fit_max),
         "too_few_to_cluster": too_few_to_cluster(n, size, cfg.umap_neighbors),
-        "embedded_text": f"embedding(system prompt[:{SYSTEM_CHARS}] with digits masked + tool names) + "
-                         f"embedding(previous assistant turn + last user message, at most max_chars), normalised",
+        "embedded_text": f"embedding(system prompt[:{SYSTEM_CHARS}] with digits masked + tool names + whether "
+                         f"it answers a tool result) + embedding(previous assistant turn + last user message + "
+                         f"tool result, without template lines, at most max_chars), normalised",
         "closed_label_max": options.closed_label_max,
         "closed_label_coverage": options.closed_label_coverage,
         "merge_by_structure": options.merge_by_structure,

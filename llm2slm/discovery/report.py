@@ -1,7 +1,8 @@
 """The cluster report: one self-contained HTML page per run (the scatter inlined), logged to MLflow by the flow.
 
-Per task: id, name, size and share of the calls, output shape and distinct answers, keywords, exemplars and the
-token-length percentiles; then the run's parameters. Nothing in it depends on the clock: the same discovery
+Per task: id, name (with its answer schema, the role its calls end with, its instruction wordings and whether a
+router can tell it apart), size and share of the calls, output shape and distinct answers, keywords, exemplars and
+the token-length percentiles; then the run's parameters. Nothing in it depends on the clock: the same discovery
 gives the same bytes.
 """
 
@@ -31,13 +32,24 @@ def _tokens(task: TaskEntry) -> str:
     return "<br>".join(_e(p) for p in parts)
 
 
+def _structure(task: TaskEntry) -> str:
+    """The answer schema, the last role, the instruction wordings and, when it is not routable, why."""
+    parts = [f"{_e(task.answer_schema)}; calls end with a {_e(task.last_role)} message"] if task.answer_schema else []
+    if task.instructions:
+        parts.append(f"{len(task.instructions)} instruction wording(s), e.g. <code>{_e(task.instructions[0])}</code>")
+    if not task.routing_safe:
+        parts.append(f"<b>not routable</b>: the request alone does not tell it from "
+                     f"{_e(', '.join(task.confused_with))}; it stays on the LLM")
+    return "<br><span class=muted>" + "<br>".join(parts) + "</span>" if parts else ""
+
+
 def task_rows(catalogue: Catalogue) -> str:
     rows = []
     for task in catalogue.tasks:
         share = task.size / max(catalogue.n_calls, 1)
         exemplars = "".join(f"<li><code>{_e(x.id)}</code> {_e(x.text)}</li>" for x in task.exemplars)
         rows.append(
-            f"<tr><td><b>{_e(task.task_id)}</b></td><td>{_e(task.name)}</td>"
+            f"<tr><td><b>{_e(task.task_id)}</b></td><td>{_e(task.name)}{_structure(task)}</td>"
             f"<td>{task.size:,}<br><span class=muted>{share:.1%}</span></td>"
             f"<td>{_e(task.output_shape)}<br><span class=muted>{task.n_distinct_answers:,} distinct answers</span></td>"
             f"<td>{_e(', '.join(task.keywords))}</td><td><ul>{exemplars}</ul></td><td>{_tokens(task)}</td></tr>")

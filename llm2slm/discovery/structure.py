@@ -1,82 +1,114 @@
-"""Tasks are not topics: merge content clusters that share the shape of their calls.
+"""Tasks are not topics: content clusters are cut and joined by the structure of their calls.
 
-Within one agent's sub-task every call has the same system-prompt template, the same kind of tool offer and the
-same form of answer; only the content varies, and HDBSCAN at a fine granularity splits that content into topics.
-Each cluster gets a structural signature: the template words (words found in at least half of its members'
-system prompts, so names or dates filled into a template drop out), whether its calls offer tools, and the form
-of most of its answers (tool call, JSON object, text). Clusters whose templates overlap (Jaccard similarity of
-the template words at or above a threshold) and whose tool offer and answer form agree are one task. Clusters
-without a system prompt are never merged: their structure, if any, is in the user's text, and content decides.
+Within one agent's sub-task every call has the same request structure (system-prompt template, tool offer, the
+role of the last message, the family of its instruction template, see `requests`) and the same answer schema
+(`answers`); only the content varies, and HDBSCAN at a fine granularity splits that content into topics, or, when
+several sub-tasks share one system prompt and their inputs look alike, puts calls of two sub-tasks in one topic.
+
+1. `split_by_structure`: a content cluster is cut by instruction family, tool offer and last role, and by answer
+   schema where a second
+   schema holds at least `min_size` calls and `SCHEMA_SPLIT_SHARE` of the cluster.
+2. `merge_by_structure`: pieces with one structure are one task: the same instruction family and a matching
+   coarse schema; or, without instruction, system-prompt templates of Jaccard similarity at or above the
+   threshold, the same tool offer, last role and coarse schema. Pieces without a system prompt or instruction are
+   never merged: content decides.
+3. `rescue_by_structure`: an outlier whose call has the structure of exactly one task joins it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from llm2slm.common.schema import CallRecord
+from llm2slm.discovery.answers import AnswerSchema, answer_schema, call_form, coarse_match, schema_groups
+from llm2slm.discovery.prompts import jaccard, prompt_words, system_template
+from llm2slm.common.templates import Templates, mine_templates, record_messages
+from llm2slm.discovery.requests import NO_FAMILY, RequestShape, instruction_families, request_shape
 
 log = logging.getLogger("llm2slm.cluster")
 
-AnswerKind = Literal["tool_call", "json", "text"]
-TEMPLATE_CHARS = 1000
-_WORD = re.compile(r"[a-z][a-z_]+")
+SCHEMA_SPLIT_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class CallShapes:
+    """The calls with, per call, its request shape and instruction family (rows in the same order)."""
+
+    records: list[CallRecord]
+    shapes: list[RequestShape]
+    families: np.ndarray
+
+    @classmethod
+    def of(cls, records: list[CallRecord], templates: Templates | None = None,
+           content: np.ndarray | None = None, threshold: float = 0.8) -> "CallShapes":
+        """The calls read against `templates` (mined from them when None), with instruction families found over
+        the content clusters `content` (one cluster when None)."""
+        templates = mine_templates(record_messages(records)) if templates is None else templates
+        shapes = [request_shape(r, templates) for r in records]
+        content = np.zeros(len(records), dtype=np.int64) if content is None else content
+        families, _ = instruction_families(records, shapes, content, threshold)
+        return cls(records, shapes, families)
 
 
 @dataclass(frozen=True)
 class Signature:
-    template: frozenset[str]
+    template: frozenset[str]  # system-prompt words
     offers_tools: bool
-    answer_kind: AnswerKind
+    last_role: str
+    family: int  # instruction family of most calls, NO_FAMILY when most carry none
+    schema: AnswerSchema
 
 
-def prompt_words(prompt: str, chars: int = TEMPLATE_CHARS) -> frozenset[str]:
-    return frozenset(_WORD.findall(prompt[:chars].lower()))
-
-
-def answer_kind(record: CallRecord) -> AnswerKind:
-    if record.response.tool_calls:
-        return "tool_call"
-    text = (record.response.content or "").strip()
-    if text.startswith("{"):
-        try:
-            if isinstance(json.loads(text), dict):
-                return "json"
-        except json.JSONDecodeError:
-            pass
-    return "text"
-
-
-def signature(records: list[CallRecord], share: float = 0.5) -> Signature:
-    """The structural signature of a group of calls (see the module's docstring)."""
-    words: Counter[str] = Counter()
-    cache: dict[str, frozenset[str]] = {}
-    for record in records:
-        prompt = record.system_prompt()
-        if prompt not in cache:
-            cache[prompt] = prompt_words(prompt)
-        words.update(cache[prompt])
-    template = frozenset(w for w, n in words.items() if n >= share * len(records))
+def signature(rows: np.ndarray, calls: CallShapes) -> Signature:
+    """The structural signature of the calls in `rows`."""
+    records = [calls.records[i] for i in rows]
     offers = sum(bool(r.tools) for r in records) * 2 > len(records)
-    kind = Counter(answer_kind(r) for r in records).most_common(1)[0][0]
-    return Signature(template=template, offers_tools=offers, answer_kind=kind)
-
-
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
+    role = Counter(calls.shapes[i].last_role for i in rows).most_common(1)[0][0]
+    family = Counter(int(f) for f in calls.families[rows]).most_common(1)[0][0]
+    return Signature(system_template(records), offers, role, family, answer_schema(records))
 
 
 def same_structure(a: Signature, b: Signature, threshold: float) -> bool:
-    if not a.template or not b.template:
+    if a.family != b.family or a.last_role != b.last_role or a.offers_tools != b.offers_tools:
         return False
-    return (a.offers_tools == b.offers_tools and a.answer_kind == b.answer_kind
-            and jaccard(a.template, b.template) >= threshold)
+    if not coarse_match(a.schema, b.schema):
+        return False
+    if a.family != NO_FAMILY:
+        return True
+    return bool(a.template) and bool(b.template) and jaccard(a.template, b.template) >= threshold
+
+
+def _relabel(keys: list[tuple]) -> np.ndarray:
+    """Consecutive labels for keys (first seen first); keys starting with -1 stay -1."""
+    numbers: dict[tuple, int] = {}
+    out = np.empty(len(keys), dtype=np.int64)
+    for i, key in enumerate(keys):
+        out[i] = -1 if key[0] < 0 else numbers.setdefault(key, len(numbers))
+    return out
+
+
+def split_by_structure(labels: np.ndarray, calls: CallShapes, min_size: int) -> np.ndarray:
+    """Content clusters cut by instruction family, tool offer and last role and, where two large schemas meet, by
+    answer schema."""
+    keys: list[tuple] = [(int(label), int(family), bool(record.tools), shape.last_role, 0)
+                         for label, family, record, shape in zip(labels, calls.families, calls.records, calls.shapes,
+                                                                  strict=True)]
+    for cluster in sorted({k[:4] for k in keys if k[0] >= 0}):
+        rows = [i for i, k in enumerate(keys) if k[:4] == cluster]
+        groups = schema_groups([calls.records[i] for i in rows])
+        sizes = Counter(groups)
+        big = {g for g, n in sizes.items() if n >= max(min_size, SCHEMA_SPLIT_SHARE * len(rows))}
+        if len(big) > 1:
+            for i, group in zip(rows, groups, strict=True):
+                keys[i] = (*cluster, group if group in big else 0)
+    out = _relabel(keys)
+    log.info("structure: %d content clusters -> %d pieces of one instruction family and answer schema",
+             len({k for k in labels if k >= 0}), len({k for k in out if k >= 0}))
+    return out
 
 
 def _root(parent: dict[int, int], label: int) -> int:
@@ -86,10 +118,14 @@ def _root(parent: dict[int, int], label: int) -> int:
     return label
 
 
-def merge_by_structure(labels: np.ndarray, records: list[CallRecord], threshold: float = 0.8) -> np.ndarray:
-    """New labels where clusters of one structure share the smallest of their labels; -1 stays -1."""
-    clusters = sorted(int(c) for c in np.unique(labels[labels >= 0]))
-    signatures = {c: signature([records[i] for i in np.flatnonzero(labels == c)]) for c in clusters}
+def signatures_of(labels: np.ndarray, calls: CallShapes) -> dict[int, Signature]:
+    return {int(c): signature(np.flatnonzero(labels == c), calls) for c in np.unique(labels[labels >= 0])}
+
+
+def merge_by_structure(labels: np.ndarray, calls: CallShapes, threshold: float = 0.8) -> np.ndarray:
+    """New labels where pieces of one structure share the smallest of their labels; -1 stays -1."""
+    signatures = signatures_of(labels, calls)
+    clusters = sorted(signatures)
     parent = {c: c for c in clusters}
     for i, a in enumerate(clusters):
         for b in clusters[i + 1:]:
@@ -98,40 +134,49 @@ def merge_by_structure(labels: np.ndarray, records: list[CallRecord], threshold:
                 parent[max(ra, rb)] = min(ra, rb)
     mapping = {c: _root(parent, c) for c in clusters}
     merged = np.array([mapping.get(int(label), -1) for label in labels], dtype=np.int64)
-    n_after = len(set(mapping.values()))
-    log.info("structure: %d content clusters -> %d tasks (same system-prompt template, tool offer and answer form)",
-             len(clusters), n_after)
+    log.info("structure: %d pieces -> %d tasks (same instruction family or system-prompt template, tool offer, "
+             "last role and answer schema)", len(clusters), len(set(mapping.values())))
     return merged
 
 
-def _candidates(record: CallRecord, words: frozenset[str], signatures: dict[int, Signature],
-                threshold: float) -> list[int]:
-    offers = bool(record.tools)
-    found = [label for label, sig in signatures.items()
-             if sig.template and sig.offers_tools == offers and jaccard(words, sig.template) >= threshold]
-    if len(found) > 1:
-        kind = answer_kind(record)
-        found = [label for label in found if signatures[label].answer_kind == kind]
-    return found
+def _fits(record: CallRecord, shape: RequestShape, family: int, words: frozenset[str], sig: Signature,
+          threshold: float) -> bool:
+    if sig.family != family or sig.last_role != shape.last_role or sig.offers_tools != bool(record.tools):
+        return False
+    if family != NO_FAMILY:
+        return True
+    return bool(sig.template) and jaccard(words, sig.template) >= threshold
 
 
-def rescue_by_structure(labels: np.ndarray, records: list[CallRecord], threshold: float = 0.8) -> np.ndarray:
+def _answer_fits(record: CallRecord, sig: Signature) -> bool:
+    form, keys = call_form(record)
+    if sig.schema.form == "tools":
+        return form in ("tools", "text")
+    if sig.schema.form == "json":
+        return form == "json" and (not keys or not sig.schema.keys or bool(keys & sig.schema.keys))
+    return form == "text"
+
+
+def rescue_by_structure(labels: np.ndarray, calls: CallShapes, threshold: float = 0.8) -> np.ndarray:
     """Outliers whose call has the structure of exactly one task join it; returns new labels."""
     labels = labels.copy()
     outliers = np.flatnonzero(labels < 0)
     if len(outliers) == 0 or not np.any(labels >= 0):
         return labels
-    tasks = sorted(int(c) for c in np.unique(labels[labels >= 0]))
-    signatures = {c: signature([records[i] for i in np.flatnonzero(labels == c)]) for c in tasks}
+    signatures = signatures_of(labels, calls)
     cache: dict[str, frozenset[str]] = {}
     rescued = 0
     for i in outliers:
-        prompt = records[i].system_prompt()
-        if not prompt.strip():
+        record, family = calls.records[i], int(calls.families[i])
+        prompt = record.system_prompt()
+        if family == NO_FAMILY and not prompt.strip():
             continue
         if prompt not in cache:
             cache[prompt] = prompt_words(prompt)
-        found = _candidates(records[i], cache[prompt], signatures, threshold)
+        found = [label for label, sig in signatures.items()
+                 if _fits(record, calls.shapes[i], family, cache[prompt], sig, threshold)]
+        if len(found) > 1:
+            found = [label for label in found if _answer_fits(record, signatures[label])]
         if len(found) == 1:
             labels[i] = found[0]
             rescued += 1

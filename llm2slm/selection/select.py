@@ -1,6 +1,7 @@
 """S4: choose the small models that will try to take over a task, or keep the task on the LLM.
 
-In order: a task with fewer training calls than `select.min_calls` stays on the LLM. The task's output shape
+In order: a task the request alone does not tell from another (discovery's `routing_safe`) stays on the
+LLM; a task with fewer training calls than `select.min_calls` stays on the LLM. The task's output shape
 decides the kind of model (`shapes`): a closed label set gets an encoder classifier, JSON whose values are copied
 from the request gets an encoder span tagger, tool calls and other JSON or text get a generator. Each catalogue
 candidate is checked against the constraints (shape, licence allowlist, memory budget, context length >= the
@@ -88,6 +89,11 @@ def select_candidates(task: TaskEntry, train: list[dict], val: list[dict], candi
                                 cfg.span_share)
     base = {"task_id": task.task_id, "output_shape": shape, "n_train": len(train),
             "n_distinct_answers": len(set(answers))}
+    if not task.routing_safe:
+        reason = (f"the request alone does not tell it from {', '.join(task.confused_with)} (only the answers "
+                  f"differ): a router could not send it its calls")
+        log.info("task %s stays on the LLM: %s", task.task_id, reason)
+        return Selection(decision="llm", reasons=[reason, *reasons], **base)
     if len(train) < cfg.min_calls:
         reason = f"{len(train)} training calls < select.min_calls={cfg.min_calls}: too few to learn from"
         log.info("task %s stays on the LLM: %s", task.task_id, reason)

@@ -2,8 +2,9 @@ import numpy as np
 
 from llm2slm.discovery.reduce import (enforce_outlier_budget, fit_rows, min_cluster_size_for, reassign_outliers,
                                      too_few_to_cluster)
-from llm2slm.discovery.structure import (answer_kind, jaccard, merge_by_structure, rescue_by_structure,
-                                         signature)
+from llm2slm.discovery.answers import call_form
+from llm2slm.discovery.prompts import jaccard
+from llm2slm.discovery.structure import CallShapes, merge_by_structure, rescue_by_structure, signature
 from llm2slm.discovery.pipeline import rank_by_size
 from tests.discovery.synthetic import trace
 from tests.factories import make_record
@@ -59,12 +60,15 @@ def test_reassigning_without_clusters_changes_nothing():
 
 def test_signatures_see_through_template_variables():
     records, _ = trace({"triage": 40}, seed=0)
-    sig = signature(records)
+    sig = signature(np.arange(40), CallShapes.of(records))
     assert "triage" in sig.template and "acme" not in sig.template  # the shop name varies between calls
-    assert sig.answer_kind == "text" and not sig.offers_tools
+    assert sig.schema.form == "label" and sig.schema.labels == {"shipping_delay", "refund_request", "damaged_item",
+                                                                  "wrong_size", "cancel_order"}
+    assert not sig.offers_tools and sig.last_role == "user" and sig.family == -1
     tools, _ = trace({"tools": 10}, seed=0)
-    assert signature(tools).offers_tools and signature(tools).answer_kind == "tool_call"
-    assert answer_kind(make_record(1, "q", answer='{"a": 1}')) == "json"
+    tool_sig = signature(np.arange(10), CallShapes.of(tools))
+    assert tool_sig.offers_tools and tool_sig.schema.form == "tools"
+    assert call_form(make_record(1, "q", answer='{"a": 1}')) == ("json", frozenset({"a"}))
     assert jaccard(frozenset(), frozenset()) == 0.0
 
 
@@ -74,11 +78,12 @@ def test_content_clusters_of_one_structure_merge_and_outliers_are_rescued():
     # two content clusters per kind, and a few outliers
     labels = np.array([{"triage": 0, "extract": 2, "tools": 4}[k] + (i % 2) for i, k in enumerate(kinds)])
     labels[:5] = -1
-    merged = merge_by_structure(labels, records)
+    calls = CallShapes.of(records)
+    merged = merge_by_structure(labels, calls)
     assert len(set(merged[merged >= 0])) == 3
     for kind in ("triage", "extract", "tools"):
         assert len({m for m, k in zip(merged, kinds) if k == kind and m >= 0}) == 1
-    rescued = rescue_by_structure(merged, records)
+    rescued = rescue_by_structure(merged, calls)
     assert (rescued >= 0).all()
     assert all(len({r for r, k in zip(rescued, kinds) if k == kind}) == 1 for kind in set(kinds))
 
@@ -86,9 +91,10 @@ def test_content_clusters_of_one_structure_merge_and_outliers_are_rescued():
 def test_calls_without_a_system_prompt_are_never_merged_or_rescued():
     records = [make_record(i, f"question {i}", system="") for i in range(6)]
     labels = np.array([0, 0, 1, 1, -1, -1])
-    merged = merge_by_structure(labels, records)
+    calls = CallShapes.of(records)
+    merged = merge_by_structure(labels, calls)
     assert list(merged) == [0, 0, 1, 1, -1, -1]
-    assert list(rescue_by_structure(merged, records)) == list(merged)
+    assert list(rescue_by_structure(merged, calls)) == list(merged)
 
 
 def test_tasks_are_ranked_by_size_then_first_call_id():
