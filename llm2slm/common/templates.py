@@ -4,9 +4,10 @@ A framework that writes a task's instruction into the user turn ("Classify this 
 list, "Request:") repeats the same lines in every call of that task, around the user's own words; a tool wraps its
 result in the same framing every time. A line is a template line of its role when, after masking (numbers,
 e-mail addresses, URLs and scrubbed placeholders such as `<PERSON_3>` each become one token; spaces collapse), it
-occurs in at least `min_messages` distinct messages of that role and in at least `min_share` of them. Counting
-distinct messages, not calls, keeps a question re-sent many times from becoming a template: a line recurs as
-framing only when it sits beside different inputs.
+occurs in at least `min_messages` distinct messages of that role (distinct as written), and in at least
+`min_share` of them, beside as many different remainders (the rest of the message). Counting distinct messages and
+remainders, not calls, keeps a question re-sent many times, or asked again with other numbers, from becoming a
+template: a line recurs as framing only when it sits beside different inputs.
 
 The template of one message is its template lines in order, with `<input>` where a run of other lines stands; its
 variable part is those other lines. Both curation (near-duplicates compare the variable part) and discovery (the
@@ -36,7 +37,7 @@ _MASKS = (
     (re.compile(r"<([A-Z_]+?)_\d+>"), r"<\1>"),  # scrubbed placeholders: <PERSON_3> -> <PERSON>
     (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "<EMAIL>"),
     (re.compile(r"https?://\S+"), "<URL>"),
-    (re.compile(r"\d+(?:[.,:]\d+)*"), "0"),
+    (re.compile(r"\b\d+(?:[.,:]\d+)*\b"), "0"),  # numbers, not the digits of an identifier (category_7)
 )
 
 
@@ -103,22 +104,34 @@ def mine_templates(messages: Iterable[tuple[str, str]], min_messages: int = MIN_
                    min_share: float = MIN_SHARE) -> Templates:
     """Template lines from (role, text) pairs (see the module's docstring); roles outside `FRAMED_ROLES` are
     skipped."""
-    seen: dict[str, set[str]] = defaultdict(set)
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    distinct: dict[str, set[str]] = defaultdict(set)
     for role, text in messages:
-        if role not in FRAMED_ROLES:
+        if role in FRAMED_ROLES and text.strip():
+            distinct[role].add(text)
+    return Templates({role: _framing_lines(sorted(texts), max(min_messages, min_share * len(texts)))
+                      for role, texts in sorted(distinct.items())})
+
+
+def _framing_lines(texts: list[str], floor: float) -> frozenset[str]:
+    """The masked lines found in at least `floor` of the messages beside at least `floor` different remainders
+    (the rest of the message as written): a line that recurs only because one question is asked with different
+    numbers has the same remainder, or none, every time."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update({mask_line(line) for line in message_lines(text)})
+    frequent = {line for line, n in counts.items() if n >= floor}
+    remainders: dict[str, set[int]] = defaultdict(set)
+    for text in texts:
+        lines = message_lines(text)
+        masked = [mask_line(line) for line in lines]
+        if not frequent.intersection(masked):
             continue
-        lines = tuple(mask_line(line) for line in message_lines(text))
-        key = "\n".join(lines)
-        if not lines or key in seen[role]:
-            continue
-        seen[role].add(key)
-        counts[role].update(set(lines))
-    found = {}
-    for role, counter in counts.items():
-        floor = max(min_messages, min_share * len(seen[role]))
-        found[role] = frozenset(line for line, n in counter.items() if n >= floor)
-    return Templates(found)
+        hashes = [hash(line) for line in lines]
+        total = sum(hashes)  # an order-free hash of the message: minus one line's hash, the rest's
+        for line, value in zip(masked, hashes, strict=True):
+            if line in frequent:
+                remainders[line].add(total - value)
+    return frozenset(line for line, rest in remainders.items() if len(rest) >= floor)
 
 
 def record_messages(records: Iterable) -> Iterable[tuple[str, str]]:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from llm2slm.common.config import CurateConfig
 from llm2slm.common.schema import CallRecord
 from llm2slm.curation.audit import CurateAudit, build_audit, field_examples, text_fields
-from llm2slm.curation.dedup import NearDuplicates, content_key, template_lines
+from llm2slm.curation.dedup import NearDuplicates, content_key, mined_templates
 from llm2slm.curation.filters import FailureFilter
 
 NAME_TYPES = {"PERSON", "LOCATION", "ORGANIZATION"}  # the types the name tagger finds
@@ -73,7 +73,7 @@ def _filter_and_scrub(records: list[CallRecord], cfg: CurateConfig,
 def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
     """Filter, scrub and de-duplicate `records` in order; keeps up to `cfg.audit_examples` before/after examples.
     Two passes: failures out, personal data scrubbed and exact duplicates dropped; then near-duplicates, compared
-    on what each context's template lines leave (`dedup.template_lines`, counted over the scrubbed calls)."""
+    on what the template lines of user and tool turns leave (`dedup.mined_templates`, over the scrubbed calls)."""
     if not records:
         raise CurationError("the snapshot is empty: nothing to curate")
     removed: Counter = Counter()
@@ -81,7 +81,7 @@ def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
     kept = scrubbed
     if cfg.dedup == "near":
         near = NearDuplicates(cfg.near_dup_threshold, cfg.shingle_chars, cfg.minhash_permutations, cfg.seed,
-                              templates=template_lines(scrubbed))
+                              templates=mined_templates(scrubbed))
         kept = [record for record in scrubbed if not near.is_duplicate(record)]
         if len(kept) < len(scrubbed):
             removed["near_duplicate"] = len(scrubbed) - len(kept)

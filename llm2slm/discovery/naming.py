@@ -122,6 +122,7 @@ classify extract route triage file task choose select given helpful instruction 
 briefly several needs need say instead making make follows follow oos scope fill fit serve serves right
 short input latest copy copied keep mentioned missing skipping omit leave left applies
 allowed reaches served grouped area read team whose skill handle access personal chat step
+instructed instructions handle handles
 """.split())
 
 

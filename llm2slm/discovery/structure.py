@@ -93,18 +93,23 @@ def _relabel(keys: list[tuple]) -> np.ndarray:
 
 def split_by_structure(labels: np.ndarray, calls: CallShapes, min_size: int) -> np.ndarray:
     """Content clusters cut by instruction family, tool offer and last role and, where two large schemas meet, by
-    answer schema."""
+    answer schema: over a whole family (its content clusters may be small), or within one content cluster for
+    calls without an instruction."""
     keys: list[tuple] = [(int(label), int(family), bool(record.tools), shape.last_role, 0)
                          for label, family, record, shape in zip(labels, calls.families, calls.records, calls.shapes,
                                                                   strict=True)]
-    for cluster in sorted({k[:4] for k in keys if k[0] >= 0}):
-        rows = [i for i, k in enumerate(keys) if k[:4] == cluster]
-        groups = schema_groups([calls.records[i] for i in rows])
-        sizes = Counter(groups)
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key[0] >= 0:
+            scope = key[1:4] if key[1] != NO_FAMILY else key[:4]  # a family, or one content cluster
+            groups.setdefault(scope, []).append(i)
+    for rows in groups.values():
+        schemas = schema_groups([calls.records[i] for i in rows])
+        sizes = Counter(schemas)
         big = {g for g, n in sizes.items() if n >= max(min_size, SCHEMA_SPLIT_SHARE * len(rows))}
         if len(big) > 1:
-            for i, group in zip(rows, groups, strict=True):
-                keys[i] = (*cluster, group if group in big else 0)
+            for i, group in zip(rows, schemas, strict=True):
+                keys[i] = (*keys[i][:4], group if group in big else 0)
     out = _relabel(keys)
     log.info("structure: %d content clusters -> %d pieces of one instruction family and answer schema",
              len({k for k in labels if k >= 0}), len({k for k in out if k >= 0}))

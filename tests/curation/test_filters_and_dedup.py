@@ -101,15 +101,20 @@ def _shared_prompt_calls(n: int = 200, start: int = 0):
                         answer=f"category_{i % 40}", system="You are a helpful assistant.") for i in range(n)]
 
 
-def test_template_lines_are_the_recurring_lines_of_a_context_not_the_users_words():
-    from llm2slm.curation.dedup import context_key, template_lines
+def test_template_lines_are_the_recurring_lines_of_user_turns_not_the_users_words():
+    from llm2slm.curation.dedup import context_key, mined_templates
 
     calls = _shared_prompt_calls()
-    (lines,) = template_lines(calls).values()
+    templates = mined_templates(calls)
+    lines = templates.lines["user"]
     assert "- category_7" in lines and INSTRUCTION.splitlines()[0] in lines
     assert not any("ticket" in line for line in lines)
-    assert distinctive_text(calls[2], lines) == "cancel my order (ticket 2) category_2"
-    assert template_lines(calls[:19]) == {context_key(calls[0]): frozenset()}  # too few calls to call it a template
+    assert distinctive_text(calls[2], templates) == "cancel my order (ticket 2) category_2"
+    assert mined_templates(calls[:19]).lines == {"user": frozenset()}  # too few messages to call it a template
+    # the instruction is part of the context: the same words under another instruction are not compared
+    other = make_record(500, f"Translate this:\n\n{REQUESTS[2]} (ticket 2)", answer="category_2",
+                        system="You are a helpful assistant.")
+    assert context_key(calls[2], templates) == context_key(calls[3], templates) != context_key(other, templates)
 
 
 def test_a_shared_instruction_makes_no_two_calls_near_duplicates():

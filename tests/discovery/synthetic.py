@@ -108,3 +108,71 @@ def trace(counts: dict[str, int], seed: int = 0) -> tuple[list[CallRecord], dict
     rng.shuffle(kinds)
     records = [MAKERS[kind](i, rng) for i, kind in enumerate(kinds, start=1)]
     return records, {r.id: kind for r, kind in zip(records, kinds, strict=True)}
+
+
+# The shared-prompt form: one generic system prompt, each kind's instruction in the user turn, in several wordings.
+GENERIC = "You are a helpful assistant. Follow the instruction in the user's message."
+WORDINGS = {
+    "triage": ["Classify the customer's message into one of: {labels}. Reply with the label only.\n\nMessage:",
+               "Which of these labels fits the message below? {labels}\nAnswer with just the label.",
+               "Support triage. Labels: {labels}.\nReturn the single matching label for this message:"],
+    "extract": ["Extract origin, destination, date and passengers from the traveller's message as JSON.\n\nMessage:",
+                "Read the trip request below and return a JSON object with the fields it gives (origin, "
+                "destination, date, passengers).",
+                "Flight search: which of origin, destination, date, passengers does this message give? JSON only."],
+    "tools": ["Use the provided functions to serve the request below.",
+              "Call the right function for this request, arguments taken from it.",
+              "Serve the following request with a function call."],
+}
+URGENCY = "Handle the customer's message as instructed.\n\nMessage:"  # one instruction, answered two ways
+
+
+def shared(record: CallRecord, kind: str, rng: random.Random) -> CallRecord:
+    """`record` in the shared-prompt form: the generic system prompt, the instruction (a random wording) above the
+    user's words; answer, tools and id unchanged."""
+    wording = rng.choice(WORDINGS[kind]).format(labels=", ".join(sorted(LABELS)))
+    data = record.model_dump(mode="json", exclude_none=True)
+    data["messages"] = [{"role": "system", "content": GENERIC},
+                        {"role": "user", "content": f"{wording}\n{record.last_user_message()}"}]
+    return CallRecord.model_validate(data)
+
+
+def shared_trace(counts: dict[str, int], seed: int = 0) -> tuple[list[CallRecord], dict[str, str]]:
+    """The kinds of `trace` in the shared-prompt form, plus two kinds one instruction serves: `urgency_label`
+    (a bare label) and `urgency_json` (a JSON object) on the same customer messages."""
+    rng = random.Random(seed)
+    kinds = [kind for kind, n in counts.items() for _ in range(n)]
+    rng.shuffle(kinds)
+    records = []
+    for i, kind in enumerate(kinds, start=1):
+        if kind.startswith("urgency"):
+            base = triage(i, rng)
+            data = base.model_dump(mode="json", exclude_none=True)
+            data["messages"] = [{"role": "system", "content": GENERIC},
+                                {"role": "user", "content": f"{URGENCY}\n{base.last_user_message()}"}]
+            level = rng.choice(["high", "low"])
+            data["response"] = {"role": "assistant", "content": level if kind == "urgency_label"
+                                else json.dumps({"urgency": level, "reply_within_hours": rng.choice([4, 24])})}
+            records.append(CallRecord.model_validate(data))
+        else:
+            records.append(shared(MAKERS[kind](i, rng), kind, rng))
+    return records, {r.id: kind for r, kind in zip(records, kinds, strict=True)}
+
+
+def tool_result(i: int, rng: random.Random) -> CallRecord:
+    """The tools agent's second call of a turn: it answers the weather tool's result in words."""
+    city = rng.choice(CITIES)
+    call = tools(i, rng).model_dump(mode="json", exclude_none=True)
+    degrees, sky = rng.randint(-5, 35), rng.choice(["sunny", "cloudy", "raining", "windy"])
+    call["messages"] = [
+        call["messages"][0], {"role": "user", "content": f"What's the weather in {city}?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": f"t{i}", "type": "function", "function": {
+            "name": "get_weather", "arguments": json.dumps({"city": city})}}]},
+        {"role": "tool", "tool_call_id": f"t{i}", "content": json.dumps({"city": city, "celsius": degrees,
+                                                                          "sky": sky})}]
+    call["response"] = {"role": "assistant", "content": f"It is {degrees} °C and {sky} in {city} right now."}
+    call["finish_reason"] = "stop"
+    return CallRecord.model_validate(call)
+
+
+MAKERS["tool_result"] = tool_result
