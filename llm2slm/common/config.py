@@ -72,6 +72,8 @@ class ClusterConfig(_Section):
     structure_threshold: float = Field(0.8, gt=0, le=1)
     id_match_similarity: float = Field(0.9, gt=0, le=1)
     assign_coverage: float = Field(0.99, gt=0.5, le=1)
+    discover_max_calls: int = Field(50_000, ge=100, description="above this, tasks are discovered on a stable "
+                                    "sample of this many calls and the others placed by the assigner")
 
 
 class SplitConfig(_Section):

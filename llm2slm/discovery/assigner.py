@@ -181,7 +181,8 @@ def load_assigner(stem: Path) -> Assigner:
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"no assigner at {stem}(.json/.npz): run the cluster stage first") from exc
     if meta.get("version") != ASSIGNER_VERSION:
-        raise ValueError(f"{stem}.json: assigner version {meta.get('version')}, expected {ASSIGNER_VERSION}")
+        raise ValueError(f"{stem}.json: assigner version {meta.get('version')}, expected {ASSIGNER_VERSION}: re-run "
+                         "the cluster stage to fit this version")
     return Assigner(task_ids=meta["task_ids"], centroids=centroids, percentiles=percentiles, thresholds=thresholds,
                     templates=[frozenset(t) for t in meta["templates"]], offers_tools=meta["offers_tools"],
                     gated=meta["gated"], embedding_model=meta["embedding_model"], max_chars=meta["max_chars"],

@@ -57,9 +57,17 @@ class Discovered:
 
 def discover_and_fit(records: list[CallRecord], cfg: ClusterConfig, options: Options,
                      registry: Registry) -> Discovered:
-    """Discover the tasks of `records`, fit the assigner on them and summarise."""
+    """Discover the tasks of `records`, fit the assigner on them and summarise; above `cfg.discover_max_calls`,
+    on a stable sample, with the other calls placed by the assigner (`discovery.scale`)."""
     if not records:
         raise ValueError("the curated snapshot is empty: there are no calls to discover tasks in")
+    if len(records) > cfg.discover_max_calls:
+        from llm2slm.discovery.scale import place_rest, stable_sample
+
+        sample, rest = stable_sample(records, cfg.discover_max_calls, cfg.seed)
+        log.info("%d calls: tasks are discovered on a stable sample of %d (cluster.discover_max_calls), the other "
+                 "%d placed by the assigner", len(records), len(sample), len(rest))
+        return place_rest(discover_and_fit(sample, cfg, options, registry), rest, options.progress)
     found = discover(records, cfg, options, registry=registry)
     by_id = {r.id: r for r in records}
     ordered = [by_id[i] for i in found.ids]

@@ -46,10 +46,16 @@ class ConversionSummary(BaseModel):
 
 def model_description(task: TaskEntry, shape: str) -> str:
     """The registered model's description in MLflow: the task's name, the shape its specialist serves, its size,
-    keywords and a few of its (scrubbed) calls, so the registry says what the specialist does."""
+    answer schema, instruction, keywords and a few of its (scrubbed) calls, so the registry says what the
+    specialist does."""
     lines = [f"{task.name}: a {shape} task of {task.size:,} calls ({task.n_distinct_answers:,} distinct "
-             f"answers), discovered by llm2slm as {task.task_id}.", f"Keywords: {', '.join(task.keywords)}.",
-             "Example calls:", *(f"- {e.text}" for e in task.exemplars)]
+             f"answers), discovered by llm2slm as {task.task_id}."]
+    if task.answer_schema:
+        lines.append(f"Answers: {task.answer_schema}; its calls end with a {task.last_role} message.")
+    if task.instructions:
+        first = task.instructions[0].replace("\n", " / ")
+        lines.append(f"Instruction ({len(task.instructions)} wording(s)), e.g.: {first}")
+    lines += [f"Keywords: {', '.join(task.keywords)}.", "Example calls:", *(f"- {e.text}" for e in task.exemplars)]
     return "\n".join(lines)
 
 
