@@ -84,9 +84,6 @@ class Assigner:
                 and shape.instruction in self.instructions[task]
                 and containment(words, self.templates[task]) >= self.structure_threshold)
 
-    def passes_gate(self, task: int, record: CallRecord) -> bool:
-        return self.gates(record)[task]
-
     def by_structure(self, record: CallRecord) -> str | None:
         """The task a call belongs to by structure alone (it passes one exclusive task's gate and no other
         gated task's), or None."""

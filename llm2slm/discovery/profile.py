@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Literal
 
 from llm2slm.common.schema import CallRecord, estimate_tokens
+from llm2slm.discovery.answers import json_keys
 from llm2slm.common.stats import percentile_ceil
 from llm2slm.common.schema import request_chars as request_text_chars
 
@@ -15,13 +15,7 @@ PERCENTILES = (50, 90, 99)
 
 
 def is_json_object(text: str) -> bool:
-    text = text.strip()
-    if not text.startswith("{"):
-        return False
-    try:
-        return isinstance(json.loads(text), dict)
-    except json.JSONDecodeError:
-        return False
+    return json_keys(text) is not None
 
 
 def is_closed_label_set(answers: list[str], max_labels: int, coverage: float, max_distinct_share: float = 0.5) -> bool:
