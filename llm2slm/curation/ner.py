@@ -28,7 +28,8 @@ _SHAPE_RUNS = re.compile(r"(.)\1{2,}")
 _JOINERS = re.compile(r"^[ \t\-]*$")  # what may separate two tokens of one span
 # Format and banking words that look like acronyms or names but never identify anyone.
 NEVER_ENTITIES = frozenset({"JSON", "XML", "HTML", "CSV", "PDF", "API", "URL", "SQL", "HTTP", "HTTPS", "SMS", "PIN",
-                            "ATM", "ID", "OK", "FAQ", "AI", "IBAN", "SWIFT", "ISO", "UTC", "GMT", "AM", "PM"})
+                            "ATM", "ID", "OK", "FAQ", "AI", "IBAN", "SWIFT", "ISO", "UTC", "GMT", "AM", "PM",
+                            "BEARER"})
 # Days and months name dates, not people or places ("Friday", "September 20"): a date is not identifying alone.
 CALENDAR_WORDS = frozenset({"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY", "JANUARY",
                             "FEBRUARY", "MARCH", "APRIL", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
