@@ -16,7 +16,7 @@ from llm2slm.common.config import Config
 from llm2slm.lineage.dvc import commit_stage, ensure_repo, hash_of, push
 
 log = logging.getLogger("llm2slm.versioning")
-HASHED = ("raw", "curated", "tasks")  # the datasets whose DVC hashes tag every run of the conversion
+HASHED = ("raw_manifest", "curated", "tasks")  # the datasets whose DVC hashes tag every run of the conversion
 
 
 @task(name="dvc-init")
