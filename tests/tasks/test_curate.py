@@ -5,11 +5,11 @@ import pytest
 
 from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import CurateConfig
-from llm2slm.common.snapshot import read_snapshot, write_snapshot
+from llm2slm.common.snapshot import read_snapshot
 from llm2slm.curation.pipeline import CurationError, curate_records
 from tasks.curate import curate
 from tests.factories import make_record
-from tests.tasks.conftest import project_config
+from tests.tasks.conftest import capture, project_config
 
 CARD = "4111 1111 1111 1111"
 
@@ -39,7 +39,7 @@ def test_stage_writes_snapshot_audit_and_admin_only_examples(tmp_path):
     cfg = project_config(tmp_path, curate={"policy": {"EMAIL": "placeholder", "PHONE": "placeholder",
                                                       "CREDIT_CARD": "placeholder"}})
     art = Artifacts(cfg.paths)
-    write_snapshot(records, art.raw)
+    capture(cfg, records)
     examples = art.admin_examples
     audit = curate.fn(cfg)
     assert audit.replaced == {"CREDIT_CARD": 1, "EMAIL": 2} and audit.calls_with_pii == 1
@@ -58,11 +58,11 @@ def test_stage_writes_snapshot_audit_and_admin_only_examples(tmp_path):
 def test_curation_is_deterministic(tmp_path):
     records = [make_record(i, f"I'm Maria Garcia, call +1 415-555-01{i:02d} about order {i}") for i in range(30)]
     records += [make_record(100 + i, records[i].last_user_message() + "!") for i in range(5)]
+    cfg = project_config(tmp_path)
+    art = Artifacts(cfg.paths)
+    capture(cfg, records)
     outputs = []
-    for run in ("a", "b"):
-        cfg = project_config(tmp_path / run)
-        art = Artifacts(cfg.paths)
-        write_snapshot(records, art.raw)
+    for _ in range(2):
         curate.fn(cfg)
         outputs.append((art.curated.read_bytes(), art.curate_audit.read_text()))
     assert outputs[0] == outputs[1]
@@ -71,7 +71,7 @@ def test_curation_is_deterministic(tmp_path):
 def test_nothing_left_or_nothing_in_is_refused_and_nothing_is_written(tmp_path):
     cfg = project_config(tmp_path)
     art = Artifacts(cfg.paths)
-    write_snapshot([make_record(1, "boom", answer="", status="error", finish_reason="error")], art.raw)
+    capture(cfg, [make_record(1, "boom", answer="", status="error", finish_reason="error")])
     with pytest.raises(CurationError, match="nothing left to learn from"):
         curate.fn(cfg)
     assert not art.curated.exists() and not art.curate_audit.exists()
