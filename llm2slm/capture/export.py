@@ -100,8 +100,9 @@ def _stale(manifest: ExportManifest, store: CallStore, path: Path, why: str) -> 
 
 def read_manifest_window(store: CallStore, principal: Principal, manifest: ExportManifest,
                          path: Path) -> list[CallRecord]:
-    """The calls the manifest names, read from the store (curator role); WindowChangedError when a segment it
-    names is missing or shorter, or the ids read no longer hash to the manifest's."""
+    """The calls the manifest names, read from the store (curator role), in snapshot order (timestamp, then id);
+    WindowChangedError when a segment it names is missing or shorter, or the ids read no longer hash to the
+    manifest's."""
     now = store.sizes()
     shrunk = sorted(name for name, size in manifest.segments.items() if now.get(name, 0) < size)
     if shrunk:
@@ -111,7 +112,7 @@ def read_manifest_window(store: CallStore, principal: Principal, manifest: Expor
     if digest != manifest.ids_sha256:
         raise _stale(manifest, store, path, f"the window now gives {len(records)} calls whose ids hash to "
                                             f"{digest[:12]}..., not {manifest.ids_sha256[:12]}...")
-    return records
+    return sorted(records, key=lambda r: (r.timestamp.isoformat(), r.id))  # a snapshot's order, not write order
 
 
 def export_records(store: CallStore, principal: Principal, out: Path, since: datetime | None = None,

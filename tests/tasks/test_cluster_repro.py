@@ -1,9 +1,8 @@
 """`dvc repro` of the curate and cluster stages in a temporary git repository reproduces byte-identical outputs.
 
 `dvc repro` runs the export, curate and cluster stages on a small synthetic trace in the call store; then the
-curate and cluster outputs are deleted
-(the task-id registry with them, as in a fresh clone) and the stages are forced to run again without DVC's run
-cache: every output must come back with the hash dvc.lock recorded.
+curate and cluster outputs are deleted (the task-id registry with them, as in a fresh clone) and the stages are
+forced to run again without DVC's run cache: every output must come back with the hash dvc.lock recorded.
 """
 
 from __future__ import annotations

@@ -46,14 +46,16 @@ def test_export_writes_a_manifest_of_the_window_and_no_call_text(cfg, art):
 
 
 def test_curate_reads_the_store_and_gives_the_snapshot_the_raw_file_gave(cfg, art, tmp_path):
-    capture(cfg, _records())
-    curate.fn(cfg)
+    repeat = make_record(40, _records(1)[0].last_user_message(), answer="noted 0")  # a later duplicate of call 0
+    capture(cfg, [repeat, *reversed(_records())])  # write order is not time order: calls are curated in time order
+    assert curate.fn(cfg).removed == {"duplicate": 1}
     # the former path: the store's calls exported to a file, read back and curated
     with open_store(cfg) as store:
         export_records(store, pipeline_principal(cfg), tmp_path / "raw.parquet")
     before = tmp_path / "before.parquet"
     write_snapshot(curate_records(read_snapshot(tmp_path / "raw.parquet"), cfg.curate).records, before)
     assert art.curated.read_bytes() == before.read_bytes()
+    assert {r.id for r in read_snapshot(art.curated)} == {f"call-{i:06d}" for i in range(6)}
     assert EMAIL not in str([r.model_dump() for r in read_snapshot(art.curated)])
 
 
