@@ -1,6 +1,7 @@
 """`llm2slm keys ...`, `llm2slm export` and `llm2slm ingest --format otel` through the real command."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,21 @@ def test_stage_export_bootstraps_the_local_pipeline_key(project):
     result = run(project, "stage", "export")
     assert result.exit_code == 0 and "export: 3 calls" in result.output
     assert (project / ".llm2slm" / "keys" / "pipeline.key").is_file()
+    data = project / ".llm2slm" / "data"
+    assert sorted(p.name for p in data.iterdir()) == ["raw_manifest.json"]
+
+
+def test_stage_curate_refuses_a_store_that_changed_since_export(project):
+    trace = project / "calls.jsonl"
+    trace.write_text("".join(record_line(make_record(i, f"q{i}")) for i in range(3)))
+    assert run(project, "ingest", str(trace)).exit_code == 0
+    assert run(project, "stage", "export").exit_code == 0
+    shutil.rmtree(project / ".llm2slm" / "store")
+    trace.write_text("".join(record_line(make_record(i, f"q{i}")) for i in range(1, 9)))
+    assert run(project, "ingest", str(trace)).exit_code == 0
+    result = run(project, "stage", "curate")
+    assert result.exit_code == 1 and "changed since export" in result.output and "Re-run the export" in result.output
+    assert not (project / ".llm2slm" / "data" / "curated.parquet").exists()
 
 
 def test_help_lists_the_key_and_export_commands():
