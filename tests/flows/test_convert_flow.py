@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections import Counter
 
@@ -119,6 +120,10 @@ def test_every_catalogued_dataset_exists_and_dvc_versions_it(run, project):
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"export", "curate", "cluster", "split"}
     assert any((art.paths.dvc_remote).rglob("*"))
+    # captured text leaves the store only scrubbed, owner-only: export wrote a manifest, not the calls
+    assert not list(art.paths.data_dir.glob("raw*.parquet"))
+    assert stat.S_IMODE(art.curated.stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (art.paths.data_dir, art.tasks)} == {0o700}
 
 
 def test_the_registered_versions_carry_their_task_and_dataset(run, project, monkeypatch):
