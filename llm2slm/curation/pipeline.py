@@ -1,8 +1,8 @@
 """S2 in memory: filter, scrub and de-duplicate a snapshot's calls, in order, and count what happened.
 
 `curate_records` is the whole stage on a list of records; `tasks/curate.py` reads the calls the export manifest
-names from the encrypted store, calls it and writes the curated snapshot, its audit and the admin-only examples. Deterministic: the same records and settings
-give the same calls out and the same audit.
+names from the encrypted store, calls it and writes the curated snapshot, its audit and the admin-only examples.
+Deterministic: the same records and settings give the same calls out and the same audit.
 """
 
 from __future__ import annotations
