@@ -9,6 +9,9 @@ from llm2slm.common.config import load_config
 from llm2slm.capture import open_store, pipeline_principal
 from llm2slm.capture.export import export_manifest
 from llm2slm.lineage.dvc import commit_stage, ensure_repo, hash_of, out_hashes, push, status
+from tasks.curate import curate
+from tasks.export import export
+from tasks.version import init_versioning, version_stage
 from tests.factories import make_record
 
 
@@ -42,6 +45,20 @@ def test_a_committed_stage_is_clean_hashed_and_pushed(project):
     # a change to the store makes the stage stale again
     open_store(cfg).append([make_record(9, "new")])
     assert "export" in status(project)
+
+
+def test_versioning_keeps_the_datasets_owner_only(project):
+    cfg = load_config(project)
+    init_versioning.fn(cfg)
+    open_store(cfg).append([make_record(i, f"write to q{i}@planted.example") for i in range(3)])
+    export.fn(cfg)
+    version_stage.fn(cfg, "export")
+    curate.fn(cfg)
+    version_stage.fn(cfg, "curate")  # dvc commit puts the outputs back from its cache
+    art = Artifacts(cfg.paths)
+    assert stat.S_IMODE(art.curated.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cfg.paths.data_dir.stat().st_mode) == 0o700
+    assert "curate" not in status(project)
 
 
 def test_outside_git_dvc_runs_without_scm(tmp_path, repo_root):
