@@ -22,6 +22,7 @@ else:
     sys.path.insert(0, str(REPO))
 
 import argparse  # noqa: E402
+import re  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -145,49 +146,83 @@ def table(rows: dict[str, tuple[list[str], list[str], float]], n_records: int) -
 
 PLANTED = {"PERSON": ("PERSON",), "EMAIL_ADDRESS": ("EMAIL",), "PHONE_NUMBER": ("PHONE",),
            "CREDIT_CARD": ("CREDIT_CARD",), "STREET_ADDRESS": ("STREET_ADDRESS", "LOCATION")}
+PLACEHOLDER_RE = re.compile(r"<([A-Z_]+)_\d+>")
+
+
+def visible_policy() -> dict[str, str]:
+    """The default policy with every replacing action shown as a placeholder: the same values change, and the
+    placeholder says which type each was found as."""
+    from llm2slm.common.config import DEFAULT_POLICY
+
+    return {t: "keep" if a == "keep" else "placeholder" for t, a in DEFAULT_POLICY.items()}
+
+
+def visible_fields(record) -> list[str]:
+    """What the false-positive rate reads: the user messages, the answer's text and its tool-call arguments."""
+    return ([m.content or "" for m in record.messages if m.role == "user"] + [record.response.content or ""]
+            + [c.function.arguments for c in record.response.tool_calls or []])
+
+
+def labelled_names(record) -> set[str]:
+    """Words of the names the source dataset labels in the call's answer (Restaurant-8k's first and last names of
+    a booking, which the slot-extraction answers copy): private persons' names, not false positives."""
+    import json
+
+    try:
+        answer = json.loads(record.response.content or "")
+    except json.JSONDecodeError:
+        return set()
+    if not isinstance(answer, dict):
+        return set()
+    return {w for k in ("first_name", "last_name") if isinstance(answer.get(k), str) for w in answer[k].split()}
 
 
 def trace_check() -> str:
-    """Curate the bundled trace: calls/s, and per planted type the share of calls whose user message got a
-    placeholder of that type; for calls with nothing planted, the share that got any placeholder."""
-    import re
-
-    from llm2slm.common.config import CurateConfig
-    from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
+    """Curate the bundled trace under the default policy (replacements as placeholders): calls/s; per planted type
+    the share of calls whose user message got a placeholder of that type; and the false-positive rate: the share
+    of calls with nothing planted whose user messages or answers changed, beside the share whose changes are not
+    all source-labelled booking names."""
     from llm2slm.capture import parse_jsonl
-    from llm2slm.curation.pipeline import curate_records
+    from llm2slm.common.config import CurateConfig
+    from llm2slm.curation.scrub import Scrubber
+    from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
 
     records = parse_jsonl(bundled_trace_path())
     planted = {row["id"]: [t for t in row["pii_types"].split(";") if t] for row in read_answer_key(
         bundled_answer_key_path())}
-    from llm2slm.common.config import ENTITY_TYPES
-
-    # every type as a placeholder, nothing kept as agent configuration: each detection is visible in the text
-    cfg = CurateConfig(dedup="none", drop=[], policy={t: "placeholder" for t in ENTITY_TYPES}, agent_config_types=[])
+    scrubber = Scrubber(CurateConfig(dedup="none", drop=[], policy=visible_policy()))
+    found, total, changed, unlabelled, clean, spurious = Counter(), Counter(), 0, 0, 0, Counter()
     started = time.perf_counter()
-    curated = curate_records(records, cfg)
-    kept, audit = curated.records, curated.audit
-    seconds = time.perf_counter() - started
-    found, total, clean_hit, clean_total, spurious = Counter(), Counter(), 0, 0, Counter()
-    for record in kept:
-        kinds = set(re.findall(r"<([A-Z_]+)_\d+>", record.last_user_message()))
+    for record in records:
+        call = scrubber.call()
+        after = call.record(record)
+        kinds = set(PLACEHOLDER_RE.findall(after.last_user_message() or ""))
         if planted[record.id]:
             for kind in planted[record.id]:
                 total[kind] += 1
                 found[kind] += bool(set(PLANTED[kind]) & kinds)
-        else:
-            clean_total += 1
-            clean_hit += bool(kinds)
-            spurious.update(kinds)
+            continue
+        clean += 1
+        if visible_fields(after) == visible_fields(record):
+            continue
+        changed += 1
+        names = labelled_names(record)
+        values = {(t, v) for (t, v) in call.state.placeholders}
+        if any(t != "PERSON" or v not in names for t, v in values):
+            unlabelled += 1
+            spurious.update(t for t, v in values if t != "PERSON" or v not in names)
+    seconds = time.perf_counter() - started
     rows = "\n".join(f"| {kind} → {' or '.join(PLANTED[kind])} | {total[kind]} | {found[kind] / total[kind]:.1%} |"
                      for kind in sorted(total))
-    top = ", ".join(f"{k} {n}" for k, n in spurious.most_common(4))
-    return (f"Bundled trace ({len(records):,} calls, every field scrubbed, filters and de-duplication off): "
-            f"{len(records) / seconds:,.0f} calls/s ({seconds:.0f} s, load average {os.getloadavg()[0]:.1f}); "
-            f"{audit.calls_with_pii:,} calls with a replacement.\n\n| planted type | calls | user message got a "
-            f"placeholder of that type |\n|---|---:|---:|\n{rows}\n\nCalls with nothing planted that got a "
-            f"placeholder: {clean_hit:,} of {clean_total:,} ({clean_hit / clean_total:.1%}; {top}) — some are real "
-            "places or names in the source utterances (\"weather in Chicago\").\n")
+    top = ", ".join(f"{k} {n}" for k, n in spurious.most_common(5))
+    return (f"Bundled trace ({len(records):,} calls, the default policy with each replacement shown as a placeholder, "
+            f"every field scrubbed): {len(records) / seconds:,.0f} calls/s ({seconds:.0f} s, load average "
+            f"{os.getloadavg()[0]:.1f}).\n\n| planted type | calls | user message got a placeholder of that type |\n"
+            f"|---|---:|---:|\n{rows}\n\n**False positives on agent traffic**: of the {clean:,} calls with nothing "
+            f"planted, {changed:,} ({changed / clean:.2%}) had a user message or an answer changed; "
+            f"{changed - unlabelled:,} of them only in names the source dataset labels as a booking's first or last "
+            f"name (Restaurant-8k: private persons' names, rightly replaced), so **{unlabelled:,} "
+            f"({unlabelled / clean:.2%})** changed where nothing personal was labelled (values by type: {top}).\n")
 
 
 def main() -> None:

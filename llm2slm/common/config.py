@@ -29,17 +29,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-EntityType = Literal["PERSON", "LOCATION", "ORGANIZATION", "STREET_ADDRESS", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN",
+EntityType = Literal["PERSON", "NAME", "LOCATION", "ORGANIZATION", "STREET_ADDRESS", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN",
                      "IP_ADDRESS", "SSN", "URL", "DATE_OF_BIRTH", "API_KEY", "BEARER_TOKEN", "PASSWORD"]
 ENTITY_TYPES: tuple[str, ...] = EntityType.__args__
 Action = Literal["surrogate", "placeholder", "hash", "redact", "keep"]
 ACTIONS: tuple[str, ...] = Action.__args__
-# Public organisations and places are kept; every other type (names of persons, contact details, street addresses,
-# card and account numbers, government ids, dates of birth, secrets) gets a surrogate. docs/curation.md has the table.
-DEFAULT_POLICY: dict[str, str] = {t: "keep" if t in ("ORGANIZATION", "LOCATION") else "surrogate" for t in ENTITY_TYPES}
+# Public organisations, places and names that are not a private person's (NAME: public figures, brands, products;
+# llm2slm/curation/persons.py) are kept; every other type (names of private persons, contact details, street
+# addresses, card and account numbers, government ids, dates of birth, secrets) gets a surrogate.
+# docs/curation.md has the table.
+KEPT_BY_DEFAULT = ("NAME", "ORGANIZATION", "LOCATION")
+DEFAULT_POLICY: dict[str, str] = {t: "keep" if t in KEPT_BY_DEFAULT else "surrogate" for t in ENTITY_TYPES}
 # The types whose values, found in a call's system/developer messages or tool specifications, are the agent's
 # configuration and kept everywhere in that call. Never numbers, ids, dates of birth or secrets.
-AGENT_CONFIG_TYPES = ["PERSON", "ORGANIZATION", "LOCATION", "STREET_ADDRESS", "EMAIL", "PHONE", "URL"]
+AGENT_CONFIG_TYPES = ["PERSON", "NAME", "ORGANIZATION", "LOCATION", "STREET_ADDRESS", "EMAIL", "PHONE", "URL"]
 DropReason = Literal["error", "empty_response", "truncated", "invalid_tool_call", "refusal"]
 
 

@@ -33,7 +33,9 @@ NEVER_ENTITIES = frozenset({"JSON", "XML", "HTML", "CSV", "PDF", "API", "URL", "
 # Days and months name dates, not people or places ("Friday", "September 20"): a date is not identifying alone.
 CALENDAR_WORDS = frozenset({"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY", "JANUARY",
                             "FEBRUARY", "MARCH", "APRIL", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
-                            "NOVEMBER", "DECEMBER", "TODAY", "TOMORROW", "TONIGHT"})
+                            "NOVEMBER", "DECEMBER", "TODAY", "TOMORROW", "TONIGHT", "MON", "TUE", "TUES", "WED",
+                            "THU", "THUR", "THURS", "FRI", "SAT", "SUN", "JAN", "FEB", "MAR", "APR", "JUN", "JUL",
+                            "AUG", "SEP", "SEPT", "OCT", "NOV", "DEC"})
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ call: message contents (system, developer, user, assistant, tool results), the a
 history and in the response, and the response; tool specifications are read (for the agent's configuration) but
 not changed. A text that is a JSON object or array (tool arguments, most tool results) is scrubbed value by value,
 each value analysed with its key in front of it for context ("password: hunter2"); the JSON is re-encoded only
-when a value changed, so it stays valid. A place the tagger finds with a digit in it ("742 Evergreen Terrace") is
-a `STREET_ADDRESS` when the policy names that type.
+when a value changed, so it stays valid. A place the tagger finds with an address's shape in it (a house number
+beside a street word, "742 Evergreen Terrace"; a postcode) is a `STREET_ADDRESS` when the policy names that
+type; "25 degrees" stays what it is.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from llm2slm.common.config import CurateConfig
 from llm2slm.common.env import apply_quiet_offline_defaults
 from llm2slm.curation.anonymize import (CallOperators, Found, anonymize, config_key, hash_salt, resolve_overlaps,
                                         surrogate_key)
+from llm2slm.curation.patterns import looks_like_address, looks_like_link
+from llm2slm.curation.persons import NAME, email_name_parts, label_names
 from llm2slm.curation.surrogates import Surrogates
 from llm2slm.common.schema import CallRecord, Message
 
 NER_ENTITIES = ("PERSON", "LOCATION", "ORGANIZATION")
 ADDRESS = "STREET_ADDRESS"  # a LOCATION span with a digit (house number, postcode)
+WORDED = (*NER_ENTITIES, NAME, ADDRESS)  # types handled word by word
 CONFIG_ROLES = ("system", "developer")  # messages that configure the agent
 CACHE_LIMIT = 100_000  # analysed texts kept; the cache is emptied when full
 WORD_RE = re.compile(r"\w+(?:['’.-]\w+)*")  # one word of a name, place or organisation ("O'Neil", "Jean-Luc")
@@ -36,9 +40,11 @@ KNOWN_SCORE = 0.5  # score of a value found elsewhere in the call (below a patte
 
 
 def detected_types(policy: dict[str, str]) -> set[str]:
-    """The recognizer types that serve `policy`: its types, with street addresses found by the LOCATION tagger."""
-    types = set(policy) - {ADDRESS}
-    return types | {"LOCATION"} if ADDRESS in policy else types
+    """The recognizer types that serve `policy`: its types, with street addresses found by their context and by
+    the LOCATION tagger, and other names by the PERSON tagger."""
+    types = set(policy) - {NAME}
+    types |= {"LOCATION"} if ADDRESS in policy else set()
+    return types | {"PERSON"} if NAME in policy else types
 
 
 def build_analyzer(entities: set[str], ner_model: Path | None):
@@ -77,12 +83,14 @@ class Scrubber:
         self.cache: dict[str, list[Found]] | None = {} if cache else None
 
     def analyze(self, text: str) -> list[Found]:
-        """Non-overlapping (start, end, entity, score) of everything found in `text`."""
+        """Non-overlapping (start, end, entity, score) of everything found in `text`; a name is `PERSON` when its
+        context marks a private person's, else `NAME` (llm2slm/curation/persons.py)."""
         if self.cache is not None and text in self.cache:
             return self.cache[text]
         results = self.analyzer.analyze(text=text, language="en", score_threshold=self.cfg.min_score,
                                         nlp_artifacts=self.artifacts)
-        found = resolve_overlaps([(r.start, r.end, r.entity_type, r.score) for r in results])
+        found = label_names(text, resolve_overlaps([(r.start, r.end, r.entity_type, r.score) for r in results
+                                                    if r.entity_type != "URL" or looks_like_link(text, r.start, r.end)]))
         if self.cache is not None:
             if len(self.cache) >= CACHE_LIMIT:
                 self.cache.clear()
@@ -112,6 +120,7 @@ class CallScrubber:
         self.learning = False
         self.configuring = False  # learning from a system/developer message or a tool specification
         self.config_types = set(scrubber.cfg.agent_config_types)
+        self.email_words: set[str] = set()  # words of the local parts of the call's email addresses
 
     @property
     def counts(self) -> Counter:
@@ -124,16 +133,16 @@ class CallScrubber:
         return self.state.actions
 
     def _words(self, text: str, found: list[Found]) -> list[Found]:
-        """`found` with names, places and addresses split into words; a place with a digit is a street address
+        """`found` with names, places and addresses split into words; a place with an address's shape is a street address
         when the policy names that type; a type the policy does not name is left out."""
         policy = self.scrubber.policy
         words: list[Found] = []
         for start, end, entity, score in found:
-            if entity == "LOCATION" and ADDRESS in policy and any(c.isdigit() for c in text[start:end]):
+            if entity == "LOCATION" and ADDRESS in policy and looks_like_address(text[start:end]):
                 entity = ADDRESS
             if entity not in policy:
                 continue
-            if entity in NER_ENTITIES or entity == ADDRESS:
+            if entity in WORDED:
                 words += [(start + m.start(), start + m.end(), entity, score)
                           for m in WORD_RE.finditer(text[start:end])]
             else:
@@ -150,6 +159,8 @@ class CallScrubber:
             if previous is None or (policy[previous] == "keep" and policy[entity] != "keep"):
                 self.known[value] = entity
             self.state.originals.add(value)
+            if entity == "EMAIL":
+                self.email_words |= email_name_parts(value)
             if self.configuring and entity in self.config_types:
                 self.state.config.add(config_key(value))
 
@@ -159,9 +170,18 @@ class CallScrubber:
         if self.learning:
             self._learn(text, words)
             return []
+        words = [(s, e, self.known.get(text[s:e], t), p) for s, e, t, p in words]  # the call's decision
         extra = [(m.start(), m.end(), self.known[m.group(0)], KNOWN_SCORE)
                  for m in self.pattern.finditer(text)] if self.pattern else []
         return resolve_overlaps(words + extra)
+
+    def _owners(self) -> None:
+        """A name that one of the call's email addresses holds is a private person's in the whole call."""
+        if "PERSON" not in self.scrubber.policy:
+            return
+        for value, entity in self.known.items():
+            if entity == NAME and value.lower() in self.email_words:
+                self.known[value] = "PERSON"
 
     def _known_pattern(self) -> re.Pattern[str] | None:
         """One pattern for every value learnt in the call, longest first, matched as whole words."""
@@ -229,6 +249,7 @@ class CallScrubber:
         self.learning = True
         self._learn_tools(record)
         self._fields(record)  # learns; changes nothing
+        self._owners()
         self.learning, self.pattern = False, self._known_pattern()
         data = record.model_copy(deep=True)
         self._fields(data)

@@ -35,7 +35,7 @@ def scrubber(**cfg):
 
 def test_the_default_policy():
     assert CurateConfig().policy == {
-        "PERSON": "surrogate", "LOCATION": "keep", "ORGANIZATION": "keep", "STREET_ADDRESS": "surrogate",
+        "PERSON": "surrogate", "NAME": "keep", "LOCATION": "keep", "ORGANIZATION": "keep", "STREET_ADDRESS": "surrogate",
         "EMAIL": "surrogate", "PHONE": "surrogate", "CREDIT_CARD": "surrogate", "IBAN": "surrogate",
         "IP_ADDRESS": "surrogate", "SSN": "surrogate", "URL": "surrogate", "DATE_OF_BIRTH": "surrogate",
         "API_KEY": "surrogate", "BEARER_TOKEN": "surrogate", "PASSWORD": "surrogate"}
@@ -60,8 +60,6 @@ def test_a_city_is_kept_under_the_default_policy(default):
     assert default.call().text(text, "u").endswith(" in San Francisco")
 
 
-@pytest.mark.xfail(strict=True, reason="the offline tagger labels 'Electric' of 'Pacific Gas and Electric' PERSON, "
-                                       "so the default policy gives it a person's surrogate")
 def test_a_company_and_a_city_are_kept_under_the_default_policy(default):
     text = "the lawsuit for Pacific Gas and Electric in San Francisco"
     assert default.call().text(text, "u") == text
@@ -106,7 +104,7 @@ def test_the_agent_configuration_is_kept_whatever_the_policy_and_only_for_its_ty
     clean = call.record(brand_call())
     assert clean.messages[0].content == SYSTEM
     assert clean.last_user_message() == "Hi, I'm <PERSON_1> <PERSON_2> and my Acme Bank card was declined."
-    assert call.actions[("agent_config", "PERSON")] + call.actions[("agent_config", "ORGANIZATION")] == 4
+    assert sum(call.actions[("agent_config", t)] for t in ("PERSON", "NAME", "ORGANIZATION")) == 4
     without = scrubber(policy=PLACEHOLDERS, agent_config_types=[]).call().record(brand_call())
     assert "Acme" not in without.messages[0].content and "Acme" not in without.last_user_message()
 
