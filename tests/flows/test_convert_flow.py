@@ -95,6 +95,7 @@ def test_the_flow_completes_and_every_task_run_completes(run):
     trained = [o for o in summary.outcomes if o.version]
     kept = [o for o in summary.outcomes if o.decision == "llm"]
     assert len(trained) == 2 and len(kept) == 1 and kept[0].output_shape == "tool_call"
+    assert all(o.raw_agreement is not None for o in trained)  # also scored on the test calls as captured
     runs = _task_runs(state.state_details.flow_run_id)
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
     counts = Counter(r.name.rsplit("-", 1)[0] for r in runs)  # a task run is named <task>-<3 characters>
