@@ -6,7 +6,9 @@ lineage to the captured calls. The curate stage reads the same calls straight fr
 (`read_manifest_window`: the same segments up to the same sizes, so calls appended since are not seen) and refuses
 to go on when their ids no longer hash to the manifest's.
 
-`export_records` is the curator's own export (`llm2slm export --out FILE`): the window as a Parquet snapshot.
+`export_records` is the curator's own export (`llm2slm export --out FILE`): the window as a Parquet snapshot,
+each call scrubbed under the entity policy first (the CLI passes the curation scrubber): captured calls leave the
+store only scrubbed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -115,12 +117,13 @@ def read_manifest_window(store: CallStore, principal: Principal, manifest: Expor
     return sorted(records, key=lambda r: (r.timestamp.isoformat(), r.id))  # a snapshot's order, not write order
 
 
-def export_records(store: CallStore, principal: Principal, out: Path, since: datetime | None = None,
-                   until: datetime | None = None) -> SnapshotInfo:
-    """Write the records with since <= timestamp < until to `out` as a 0600 Parquet snapshot (curator role, else
-    AuthError 403); ValueError when the window holds no call, and then nothing is written."""
+def export_records(store: CallStore, principal: Principal, out: Path, scrub: Callable[[CallRecord], CallRecord],
+                   since: datetime | None = None, until: datetime | None = None) -> SnapshotInfo:
+    """Write the records with since <= timestamp < until, each passed through `scrub`, to `out` as a 0600 Parquet
+    snapshot (curator role, else AuthError 403); ValueError when the window holds no call, and then nothing is
+    written."""
     _, records = _read_window(store, principal, since, until)
-    write_snapshot(records, out)
+    write_snapshot([scrub(r) for r in records], out)
     stamps = [r.timestamp for r in records]
     log.info("exported %d calls to %s as %s", len(records), out, principal.name)
     return SnapshotInfo(path=out, n_calls=len(records), first=min(stamps), last=max(stamps))

@@ -54,9 +54,10 @@ def test_first_admin_bootstrap_then_admin_only_key_management(project):
     assert run(project, "keys", "revoke", "ffffffffffff", key=admin).exit_code == 1
 
 
-def test_export_writes_parquet_for_a_curator_and_refuses_other_roles(project):
+def test_export_writes_scrubbed_parquet_for_a_curator_and_refuses_other_roles(project):
     trace = project / "calls.jsonl"
-    trace.write_text("".join(record_line(make_record(i, f"q{i}")) for i in range(6)))
+    texts = [f"q{i}" if i != 3 else "q3, reply to ann.lee@mail.com" for i in range(6)]
+    trace.write_text("".join(record_line(make_record(i, text)) for i, text in enumerate(texts)))
     assert run(project, "ingest", str(trace)).exit_code == 0
     admin = create(project, "ops", "admin")
     curator = create(project, "pipeline", "curator", key=admin)
@@ -65,6 +66,9 @@ def test_export_writes_parquet_for_a_curator_and_refuses_other_roles(project):
                  "2026-10-01T00:05:00", key=curator)
     assert result.exit_code == 0, result.output
     assert [r.id for r in read_snapshot(out)] == ["call-000002", "call-000003", "call-000004"]
+    assert "scrubbed calls" in result.output
+    scrubbed = read_snapshot(out)[1].last_user_message()
+    assert scrubbed.startswith("q3, reply to ") and "ann.lee@mail.com" not in scrubbed and "@" in scrubbed
     out.unlink()
     for key, status in ((admin, "403"), (None, "401")):
         refused = run(project, "export", "--out", str(out), key=key)

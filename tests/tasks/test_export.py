@@ -51,7 +51,7 @@ def test_curate_reads_the_store_and_gives_the_snapshot_the_raw_file_gave(cfg, ar
     assert curate.fn(cfg).removed == {"duplicate": 1}
     # the former path: the store's calls exported to a file, read back and curated
     with open_store(cfg) as store:
-        export_records(store, pipeline_principal(cfg), tmp_path / "raw.parquet")
+        export_records(store, pipeline_principal(cfg), tmp_path / "raw.parquet", lambda r: r)
     before = tmp_path / "before.parquet"
     write_snapshot(curate_records(read_snapshot(tmp_path / "raw.parquet"), cfg.curate).records, before)
     assert art.curated.read_bytes() == before.read_bytes()
