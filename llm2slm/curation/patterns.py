@@ -67,7 +67,8 @@ ADDRESS_RE = re.compile(
     r"(?i)\b(?:address(?:\s+is)?|i\s+live\s+(?:at|in)|we\s+live\s+at|reside\s+at|located\s+at|"
     r"coming\s+from|deliver(?:y|ed)?\s+to|ship(?:ped)?\s+to|send\s+it\s+to)\s*[:,]?\s+"
     r"(?P<value>[^;!?\n]*?\d[^;!?\n]*?)"
-    r"(?=\s*,?\s*(?:card|phone|tel|email|e-mail)\b|\s+(?:by|before|until|tomorrow|today|tonight|please|asap)\b|\.\s*$|\.\s+[A-Z]|\.\"|[;!?\n\"]|$)")
+    r"(?=\s*,?\s*(?:card|phone|tel|email|e-mail)\b|\s+(?:by|before|until|tomorrow|today|tonight|please|asap)\b"
+    r"|\.\s*$|\.\s+[A-Z]|\.\"|[;!?\n\"]|$)")
 _HOUSE_NUMBER = re.compile(r"(?<!\S)\d{1,6}[A-Za-z]?,?\s+[^\W\d]{2,}|[^\W\d]{2,}\.?\s+\d{1,6}[A-Za-z]?(?!\S)")
 
 

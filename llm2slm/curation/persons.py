@@ -49,7 +49,8 @@ _INTRODUCING = re.compile(
       | \b(?:tell|ask|remind|invite|email|e-mail|text|message|ping|contact|phone|call|pay|paid|
             forward\s+(?:it|this|that)\s+to|send(?:\s+(?:it|this|that|money|\$?[\d.,]+\s*\w*))?\s+to|
             (?:transfer|wire|give|owe)(?:\s+\S+){{0,3}}\s+to)
-      | \b(?:under(?:\s+the\s+name(?:\s+of)?)?|in\s+the\s+name\s+of|on\s+(?:the\s+)?name(?:\s+of)?|for\s+(?:mr|mrs|ms|dr)\.?)
+      | \b(?:under(?:\s+the\s+name(?:\s+of)?)?|in\s+the\s+name\s+of|on\s+(?:the\s+)?name(?:\s+of)?|
+            for\s+(?:mr|mrs|ms|dr)\.?)
       | \b(?:book(?:ing|ed)?|reserv(?:e|ed|ation)|table|appointment|ticket|order|room|seat)\b
             [^.?!\n]{{0,40}}\bfor
     )\s*[,:=-]?\s*$""")

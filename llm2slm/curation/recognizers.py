@@ -129,8 +129,8 @@ def pattern_recognizers(entities: set[str]) -> list[EntityRecognizer]:
                                             accept=looks_like_introduced_address))
     for entity, pattern, gate in SECRET_PATTERNS:
         if entity in entities:
-            found.append(GroupPatternRecognizer(entity, pattern, gate, 0.9, trim=trim_secret,
-                                                accept=looks_like_secret, name=f"{entity.title()}Recognizer{len(found)}"))
+            found.append(GroupPatternRecognizer(entity, pattern, gate, 0.9, trim=trim_secret, accept=looks_like_secret,
+                                                name=f"{entity.title()}Recognizer{len(found)}"))
     return found
 
 

@@ -89,8 +89,9 @@ class Scrubber:
             return self.cache[text]
         results = self.analyzer.analyze(text=text, language="en", score_threshold=self.cfg.min_score,
                                         nlp_artifacts=self.artifacts)
-        found = label_names(text, resolve_overlaps([(r.start, r.end, r.entity_type, r.score) for r in results
-                                                    if r.entity_type != "URL" or looks_like_link(text, r.start, r.end)]))
+        kept = [(r.start, r.end, r.entity_type, r.score) for r in results
+                if r.entity_type != "URL" or looks_like_link(text, r.start, r.end)]
+        found = label_names(text, resolve_overlaps(kept))
         if self.cache is not None:
             if len(self.cache) >= CACHE_LIMIT:
                 self.cache.clear()
@@ -133,7 +134,7 @@ class CallScrubber:
         return self.state.actions
 
     def _words(self, text: str, found: list[Found]) -> list[Found]:
-        """`found` with names, places and addresses split into words; a place with an address's shape is a street address
+        """`found` with names, places and addresses split into words; a place shaped like an address is a street address
         when the policy names that type; a type the policy does not name is left out."""
         policy = self.scrubber.policy
         words: list[Found] = []

@@ -252,7 +252,8 @@ def _date_of_birth(g, value: str) -> str:
 
 
 GENERATORS: dict[str, Callable] = {
-    "PERSON": _person, "NAME": _person, "ORGANIZATION": _organization, "LOCATION": _location, "STREET_ADDRESS": _street_address,
+    "PERSON": _person, "NAME": _person, "ORGANIZATION": _organization, "LOCATION": _location,
+    "STREET_ADDRESS": _street_address,
     "EMAIL": _email, "PHONE": _phone, "CREDIT_CARD": _credit_card, "IBAN": _iban, "IP_ADDRESS": _ip_address,
     "SSN": _ssn, "URL": _url, "DATE_OF_BIRTH": _date_of_birth, "API_KEY": _secret, "BEARER_TOKEN": _secret,
     "PASSWORD": _secret,
