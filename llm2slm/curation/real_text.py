@@ -5,8 +5,9 @@ CoNLL format (one token per line, the tag last, a blank line between sentences; 
 IO-tagged and has `-DOCSTART-` lines between its Wikipedia articles). Tags map to the tagger's labels: PER ->
 PERSON, LOC -> LOCATION, ORG -> ORGANIZATION, MISC and anything else -> O.
 
-A sentence is rebuilt as text by joining its tokens with single spaces, and each token keeps its character
-offsets, so a tagger that tokenizes text itself can be scored on it; tokens that are only whitespace are dropped.
+A sentence is rebuilt as text by joining its tokens with single spaces, except that an "@" token is glued to the
+token after it as in the tweet (BTC splits "@jdoe" into "@" and "jdoe"); each token keeps its character offsets, so
+a tagger that tokenizes text itself can be scored on it. Tokens that are only whitespace are dropped.
 
 The held-out split is fixed, by section and by document, never random:
 
@@ -38,7 +39,8 @@ HELD_OUT_SECTIONS: tuple[str, ...] = ("btc_g", "btc_h", "wikigold_held_out")
 
 @dataclass(frozen=True)
 class Sentence:
-    """A sentence as text (tokens joined by single spaces) with the character offsets and label of each token."""
+    """A sentence as text (tokens joined by single spaces, "@" glued to the next one) with the character offsets and
+    label of each token."""
 
     text: str
     tokens: tuple[tuple[int, int], ...]  # (start, end) of each source token in `text`
@@ -55,7 +57,7 @@ class Sentence:
         for (start, end), label, begins in zip(self.tokens, self.labels, self.begins):
             if label == "O":
                 continue
-            if found and not begins and found[-1][2] == label and found[-1][1] == start - 1:
+            if found and not begins and found[-1][2] == label and start - found[-1][1] <= 1:
                 found[-1] = (found[-1][0], end, label)
             else:
                 found.append((start, end, label))
@@ -86,7 +88,7 @@ def _sentence(rows: list[tuple[str, str]], document: int) -> Sentence | None:
         previous = label
         if not token.strip():
             continue  # a whitespace token has no characters to score
-        if parts:
+        if parts and parts[-1] != "@":
             position += 1
         tokens.append((position, position + len(token)))
         parts.append(token)
@@ -95,7 +97,8 @@ def _sentence(rows: list[tuple[str, str]], document: int) -> Sentence | None:
         position += len(token)
     if not parts:
         return None
-    return Sentence(" ".join(parts), tuple(tokens), tuple(labels), tuple(begins), document)
+    text = "".join(part if k == 0 or parts[k - 1] == "@" else " " + part for k, part in enumerate(parts))
+    return Sentence(text, tuple(tokens), tuple(labels), tuple(begins), document)
 
 
 def read_conll(path: Path) -> list[Sentence]:
@@ -188,3 +191,17 @@ def real_text_scores(detect, sections: Iterable[str] = HELD_OUT_SECTIONS, root: 
         all_predicted += predicted
     scores["overall"] = {kind: prf(all_gold, all_predicted, kind) for kind in ENTITY_TYPES}
     return scores
+
+
+def tagger_rows(sentences: list[Sentence], lower: bool = False) -> list[tuple[list[str], list[str]]]:
+    """(words, labels) per sentence for training the tagger: the words are `ner.tokenize`'s tokens of the text,
+    each labelled as the source token it lies in; `lower`: the text lower-cased (a case-free variant)."""
+    rows = []
+    for sentence in sentences:
+        gold, _ = token_types([sentence], lambda text: [])
+        text = sentence.text.lower() if lower else sentence.text
+        words = [t.text for t in tokenize(text)]
+        if len(words) != len(gold):
+            continue  # lower-casing changed the tokens (rare letters): skip the variant
+        rows.append((words, gold))
+    return rows

@@ -53,7 +53,7 @@ GATES: dict[str, re.Pattern[str]] = {
     "SSN": re.compile(r"\d{3}\D{0,2}\d{2}\D{0,2}\d{4}"),
     "URL": re.compile(r"\w\.[A-Za-z]{2}|://"),
     "DATE_OF_BIRTH": re.compile(r"(?i)born|birth|d\.?o\.?b"),
-    "NER": re.compile(r"[^\W\d_a-z]"),  # an upper-case letter (or another script's letter)
+    "NER": re.compile(r"[^\W\d_a-z]|@[^\W_]"),  # an upper-case letter (or another script's letter), or a handle
 }
 
 

@@ -60,8 +60,6 @@ def test_a_city_is_kept_under_the_default_policy(default):
     assert default.call().text(text, "u").endswith(" in San Francisco")
 
 
-@pytest.mark.xfail(strict=True, reason="the offline tagger labels 'Electric' of 'Pacific Gas and Electric' PERSON, "
-                                       "so the default policy gives it a person's surrogate")
 def test_a_company_and_a_city_are_kept_under_the_default_policy(default):
     text = "the lawsuit for Pacific Gas and Electric in San Francisco"
     assert default.call().text(text, "u") == text
