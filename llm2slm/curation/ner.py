@@ -173,10 +173,12 @@ class HashedTagger:
     def __post_init__(self) -> None:
         self.cache = AtomCache(self.lexicon, names=self.names)
         self.o_offset = 0.0  # added to the O score: below 0 trades precision for recall
+        self.person_offset = 0.0  # added to the PERSON score: above 0 favours PERSON over the other types too
 
     def _scores(self, ids: np.ndarray, pass_index: int) -> np.ndarray:
         scores = self.weights[pass_index][ids].sum(axis=1) + self.bias[pass_index]
         scores[:, 0] += self.o_offset
+        scores[:, self.labels.index("PERSON")] += self.person_offset
         return scores
 
     def predict_words(self, words: list[str]) -> list[int]:
@@ -239,7 +241,7 @@ class HashedTagger:
     def save(self, path: Path, metadata: dict) -> None:
         """Weights as float16 in a compressed npz with fixed timestamps (same weights, same bytes)."""
         meta = json.dumps({**metadata, "buckets": self.buckets, "labels": list(self.labels),
-                           "o_offset": self.o_offset}, sort_keys=True)
+                           "o_offset": self.o_offset, "person_offset": self.person_offset}, sort_keys=True)
         arrays = {"w0": self.weights[0].astype(np.float16), "w1": self.weights[1].astype(np.float16),
                   "b0": self.bias[0].astype(np.float32), "b1": self.bias[1].astype(np.float32),
                   "meta": np.array(meta), "lexicon": np.array("\n".join(sorted(self.lexicon))),
@@ -265,6 +267,7 @@ class HashedTagger:
                          common=frozenset(str(data["common"]).split("\n")) if "common" in data else frozenset(),
                          names=frozenset(str(data["names"]).split("\n")) if "names" in data else frozenset())
         tagger.o_offset = float(meta.get("o_offset", 0.0))
+        tagger.person_offset = float(meta.get("person_offset", 0.0))
         return tagger
 
 
