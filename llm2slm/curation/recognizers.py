@@ -55,7 +55,7 @@ GATES: dict[str, re.Pattern[str]] = {
     "URL": re.compile(r"\w\.[A-Za-z]{2}|://"),
     "DATE_OF_BIRTH": re.compile(r"(?i)born|birth|d\.?o\.?b"),
     "STREET_ADDRESS": re.compile(r"(?i)address|live|reside|located|coming|deliver|ship|send"),
-    "NER": re.compile(r"[^\W\d_a-z]"),  # an upper-case letter (or another script's letter)
+    "NER": re.compile(r"[^\W\d_a-z]|@[^\W_]"),  # an upper-case letter (or another script's letter), or a handle
 }
 
 
