@@ -217,6 +217,7 @@ def trace_check() -> str:
         bundled_answer_key_path())}
     scrubber = Scrubber(CurateConfig(dedup="none", drop=[], policy=visible_policy()))
     found, total, changed, unlabelled, clean, spurious = Counter(), Counter(), 0, 0, 0, Counter()
+    booked = booked_gone = 0  # calls with source-labelled booking names; those whose names all left the request
     started = time.perf_counter()
     for record in records:
         call = scrubber.call()
@@ -228,10 +229,14 @@ def trace_check() -> str:
                 found[kind] += bool(set(PLANTED[kind]) & kinds)
             continue
         clean += 1
+        names = labelled_names(record)
+        if names:
+            booked += 1
+            booked_gone += not any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", after.last_user_message() or "")
+                                   for n in names)
         if visible_fields(after) == visible_fields(record):
             continue
         changed += 1
-        names = labelled_names(record)
         values = {(t, v) for (t, v) in call.state.placeholders}
         if any(t != "PERSON" or v not in names for t, v in values):
             unlabelled += 1
@@ -247,7 +252,9 @@ def trace_check() -> str:
             f"planted, {changed:,} ({changed / clean:.2%}) had a user message or an answer changed; "
             f"{changed - unlabelled:,} of them only in names the source dataset labels as a booking's first or last "
             f"name (Restaurant-8k: private persons' names, rightly replaced), so **{unlabelled:,} "
-            f"({unlabelled / clean:.2%})** changed where nothing personal was labelled (values by type: {top}).\n")
+            f"({unlabelled / clean:.2%})** changed where nothing personal was labelled (values by type: {top}). "
+            f"Of the {booked:,} calls whose answer holds such a name, {booked_gone:,} ({booked_gone / booked:.1%}) "
+            "have every word of it gone from the user message.\n")
 
 
 def main() -> None:

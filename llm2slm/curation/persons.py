@@ -110,6 +110,15 @@ def label_names(text: str, found: list[tuple[int, int, str, float]]) -> list[tup
     return out
 
 
+_NAME_VALUE = re.compile(r"[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){0,3}")
+
+
+def named_by_key(key: str, value: str) -> bool:
+    """A JSON value that is a private person's name by its key alone ("first_name": "Breiland"): one to four
+    words of letters under a key that names a person."""
+    return bool(key) and _PERSON_KEY.match(f"{key}: ") is not None and _NAME_VALUE.fullmatch(value.strip()) is not None
+
+
 def email_name_parts(email: str) -> set[str]:
     """The lower-cased words of an email address's local part ("maria.lopez82@x.org" -> {"maria", "lopez"})."""
     local = email.split("@", 1)[0].lower()

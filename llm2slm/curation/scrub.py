@@ -26,7 +26,7 @@ from llm2slm.common.env import apply_quiet_offline_defaults
 from llm2slm.curation.anonymize import (CallOperators, Found, anonymize, config_key, hash_salt, resolve_overlaps,
                                         surrogate_key)
 from llm2slm.curation.patterns import looks_like_address, looks_like_link
-from llm2slm.curation.persons import NAME, email_name_parts, label_names
+from llm2slm.curation.persons import NAME, email_name_parts, label_names, named_by_key
 from llm2slm.curation.surrogates import Surrogates
 from llm2slm.common.schema import CallRecord, Message
 
@@ -37,6 +37,7 @@ CONFIG_ROLES = ("system", "developer")  # messages that configure the agent
 CACHE_LIMIT = 100_000  # analysed texts kept; the cache is emptied when full
 WORD_RE = re.compile(r"\w+(?:['’.-]\w+)*")  # one word of a name, place or organisation ("O'Neil", "Jean-Luc")
 KNOWN_SCORE = 0.5  # score of a value found elsewhere in the call (below a pattern match, above a weak guess)
+KEY_SCORE = 0.6  # a JSON value under a key that names a person ("first_name"): above the tagger's guesses
 
 
 def detected_types(policy: dict[str, str]) -> set[str]:
@@ -219,6 +220,9 @@ class CallScrubber:
         prefix = f"{key}: " if key else ""
         found = [(s - len(prefix), e - len(prefix), t, p) for s, e, t, p in self.scrubber.analyze(prefix + value)
                  if s >= len(prefix)]
+        if "PERSON" in self.scrubber.policy and named_by_key(key, value):  # the key says it is a name
+            start = len(value) - len(value.lstrip())
+            found = resolve_overlaps(found + [(start, len(value.rstrip()), "PERSON", KEY_SCORE)])
         found = self._found(value, found)
         if self.learning:
             return value

@@ -94,3 +94,17 @@ def test_a_policy_can_remove_every_name(default):
     strict = Scrubber(CurateConfig(policy={"PERSON": "placeholder", "NAME": "placeholder"}))
     assert default.call().text(text, "u") == text
     assert strict.call().text(text, "u") == "the net worth of the famous footballer <NAME_1> <NAME_2>"
+
+
+def test_a_value_under_a_person_key_is_a_name_the_tagger_need_not_find(default):
+    from llm2slm.curation.persons import named_by_key
+
+    assert named_by_key("last_name", "Breiland") and named_by_key("first_name", " Ana María ")
+    assert not named_by_key("restaurant_name", "Blue Nile") and not named_by_key("last_name", "12 people")
+    record = make_record(1, "the booking is at 4pm under the name iraida breiland",
+                         answer=json.dumps({"first_name": "iraida", "last_name": "breiland"}))
+    clean = default.call().record(record)
+    answer = json.loads(clean.response.content)
+    assert "iraida" not in clean.model_dump_json() and "breiland" not in clean.model_dump_json()
+    assert clean.last_user_message() == f"the booking is at 4pm under the name {answer['first_name']} " \
+                                        f"{answer['last_name']}"

@@ -104,7 +104,8 @@ def test_the_agent_configuration_is_kept_whatever_the_policy_and_only_for_its_ty
     clean = call.record(brand_call())
     assert clean.messages[0].content == SYSTEM
     assert clean.last_user_message() == "Hi, I'm <PERSON_1> <PERSON_2> and my Acme Bank card was declined."
-    assert sum(call.actions[("agent_config", t)] for t in ("PERSON", "NAME", "ORGANIZATION")) == 4
+    # "Acme" and "Bank" in the system prompt, the user turn and the answer
+    assert sum(call.actions[("agent_config", t)] for t in ("PERSON", "NAME", "ORGANIZATION")) == 6
     without = scrubber(policy=PLACEHOLDERS, agent_config_types=[]).call().record(brand_call())
     assert "Acme" not in without.messages[0].content and "Acme" not in without.last_user_message()
 
