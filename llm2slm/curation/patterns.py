@@ -64,7 +64,7 @@ DOB_RE = re.compile(
 # A street address by its context: what follows "address", "I live at", "coming from", "deliver to" up to the end
 # of the sentence or a following card/phone/email, when it holds a house number beside a word (`looks_like_address`).
 ADDRESS_RE = re.compile(
-    r"(?i)\b(?:address(?:\s+is)?|i\s+live\s+(?:at|in)|we\s+live\s+at|reside\s+at|located\s+at|"
+    r"(?i)\b(?:address(?:\s+is)?|i\s+live\s+(?:at|in)|(?:we|they)\s+live\s+at|lives\s+at|resides?\s+at|located\s+at|"
     r"coming\s+from|deliver(?:y|ed)?\s+to|ship(?:ped)?\s+to|send\s+it\s+to)\s*[:,]?\s+"
     r"(?P<value>[^;!?\n]*?\d[^;!?\n]*?)"
     r"(?=\s*,?\s*(?:card|phone|tel|email|e-mail)\b|\s+(?:by|before|until|tomorrow|today|tonight|please|asap)\b"

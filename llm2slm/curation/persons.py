@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from llm2slm.curation.patterns import looks_like_address
+
 PERSON = "PERSON"
 NAME = "NAME"
 NAMED = frozenset({PERSON, "LOCATION", "ORGANIZATION"})  # the tagger's types
@@ -46,6 +48,7 @@ _INTRODUCING = re.compile(
       | \b(?:best|cheers|love|yours|from|to|cc|attn|attention)\s*[,:]
       | \b(?:mr|mrs|ms|miss|mx|dr|prof|sir|madam)\.?
       | \b(?:my|our|his|her|their)\s+(?:{_RELATIVES})(?:\s*,)?
+      | \b(?:change|update|correct|set)\s+(?:it|the\s+name|my\s+name|the\s+account\s+holder)\s+to
       | \b(?:tell|ask|remind|invite|email|e-mail|text|message|ping|contact|phone|call|pay|paid|
             forward\s+(?:it|this|that)\s+to|send(?:\s+(?:it|this|that|money|\$?[\d.,]+\s*\w*))?\s+to|
             (?:transfer|wire|give|owe)(?:\s+\S+){{0,3}}\s+to)
@@ -69,17 +72,30 @@ _PERSON_KEY = re.compile(
 _SELF_NAMING = re.compile(r"(?i)(?:\b(?:my|his|her|their|your)\s+(?:(?:first|last|full)\s+)?name\s+is|\bi['’]?m|"
                           r"\bi\s+am|\bthis\s+is|\bcall\s+me|\b(?:first|last|full)\s+name(?:\s+is)?)\s*[,:]?\s*$")
 _AFTER_CONTACT = re.compile(r"(?i)^\s*[,(]?\s*(?:here|speaking|phone|tel|mobile|cell|email|e-mail)\b")
+# after the name: a role in the user's own affairs ("add Ana Ruiz as a beneficiary"), where the person lives
+_AFTER_ROLE = re.compile(r"(?i)^\s+(?:as\s+(?:a|an|my|the|our)?\s*(?:beneficiary|contact|recipient|payee|guest|"
+                         r"member|user|owner|signatory|authori[sz]ed\s+user|emergency\s+contact|dependent|"
+                         r"co-?signer|driver|tenant)|lives|lived|resides|was\s+born)\b")
+# the name addresses someone: "Leif, can I ...", "Remember me, Mary?", or a speaker's label "Nicole: ..."
+_VOCATIVE_AFTER = re.compile(r"(?i)^\s*(?:,\s*(?:can|could|would|will|please|i|we|you|thanks?|do|did|are|is|how|"
+                             r"what|when|where|why)\b|:\s*\S)")
+_GREETED = re.compile(r"(?i)(?:hi|hello|hey|dear|thanks|mr|mrs|ms|dr)\b")  # the tagger's span took the greeting
 
 
 def is_private(text: str, start: int, end: int, contacts: list[tuple[int, int]]) -> bool:
     """Whether the name at text[start:end] is a private person's by its context (module docstring);
     `contacts`: the spans of contact details found in `text`."""
-    before = text[max(0, start - BEFORE_WINDOW):start]
-    if _PERSON_KEY.match(text[:start]) or _INTRODUCING.search(before) or _AFTER_CONTACT.match(text[end:]):
+    before, after = text[max(0, start - BEFORE_WINDOW):start], text[end:]
+    if _PERSON_KEY.match(text[:start]) or _INTRODUCING.search(before) or _GREETED.match(text[start:end]):
+        return True
+    if _AFTER_CONTACT.match(after) or _AFTER_ROLE.match(after):
+        return True
+    line_start = text.rfind("\n", 0, start) + 1
+    if (not text[line_start:start].strip() and _VOCATIVE_AFTER.match(after)) or (
+            before.rstrip().endswith(",") and re.match(r"\s*[?!]", after)):
         return True
     if (named := _NAME_IS.search(before)) and not _THINGS.search(before[:named.start()][-30:]):
         return True
-    line_start = text.rfind("\n", 0, start) + 1
     line_end = len(text) if (n := text.find("\n", end)) < 0 else n
     for c_start, c_end in contacts:
         same_line = line_start <= c_start and c_end <= line_end
@@ -95,7 +111,8 @@ def label_names(text: str, found: list[tuple[int, int, str, float]]) -> list[tup
     span right after a name (only spaces between) taken as the rest of that name."""
     if not any(f[2] in NAMED for f in found):
         return found
-    contacts = [(s, e) for s, e, t, _ in found if t in CONTACT_TYPES]
+    contacts = [(s, e) for s, e, t, _ in found
+                if t in CONTACT_TYPES or (t == "LOCATION" and looks_like_address(text[s:e]))]
     out = []
     for start, end, entity, score in found:
         if entity not in NAMED:

@@ -26,6 +26,13 @@ def private(text: str, name: str, contacts: list[tuple[int, int]] = ()) -> bool:
     ("First name Velva", "Velva"),
     ("first_name: Velva", "Velva"),
     ("see you soon\nAna Ruiz", "Ana Ruiz"),  # a signature: alone on the last line
+    ("I want to add Irenke Sörös as a beneficiary to my account", "Irenke Sörös"),
+    ("Tomomi Nishiyama lives at 86036 Rua do Arenque", "Tomomi Nishiyama"),
+    ("Leif, can I please speak to your manager", "Leif"),
+    ("Remember me, Mary?", "Mary"),
+    ("Nicole: remember me?", "Nicole"),  # a speaker's label
+    ("Hi Freddy, I'm contacting you about a payment", "Hi Freddy"),  # the tagger's span took the greeting
+    ("The name in the account is wrong, please change it to Soib Kishiev", "Soib Kishiev"),
 ])
 def test_a_name_is_private_when_its_context_says_so(text, name):
     assert private(text, name)
@@ -39,6 +46,8 @@ def test_a_name_is_private_when_its_context_says_so(text, name):
     ("name: Lebron James", "Lebron James"),  # a tool argument: the key alone does not say whose
     ("Ana Ruiz", "Ana Ruiz"),  # alone in a one-line text: nothing says
     ("What is the best month to visit Hawaii?", "Hawaii"),
+    ("Have you been to a Homero Portillo concert before?", "Homero Portillo"),
+    ("Messi, the footballer, scored twice", "Messi"),
 ])
 def test_other_names_are_not_private(text, name):
     assert not private(text, name)
