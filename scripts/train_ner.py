@@ -41,6 +41,7 @@ from llm2slm.curation.ner import (  # noqa: E402
     DEFAULT_MODEL, LABELS, AtomCache, HashedTagger, context_ids, feature_ids, sentence_atoms)
 from llm2slm.curation.real_text import (  # noqa: E402
     HELD_OUT_SECTIONS, TRAIN_SECTIONS, WIKIGOLD_TRAIN_DOCUMENTS, load_sections, tagger_rows)
+from llm2slm.curation.surrogates import NAME_LOCALES  # noqa: E402  (the locales of the surrogate names too)
 from llm2slm.curation.synth_pii import (  # noqa: E402
     SYNTH_PATH, augment, covering_seed, load_examples, ner_training_rows, split_by_template)
 
@@ -56,9 +57,6 @@ FOLDS = 3
 
 LEXICON: frozenset[str] = frozenset()  # set by main() before any design matrix is built
 NAMES: frozenset[str] = frozenset()  # likewise
-# Faker locales whose first and last names make the name list (Latin script; Faker is a dependency already)
-NAME_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "en_NG", "en_KE", "es_ES", "es_MX", "fr_FR", "de_DE",
-                "it_IT", "pt_BR", "pt_PT", "nl_NL", "pl_PL", "sv_SE", "tr_TR")
 
 
 def build_lexicon() -> frozenset[str]:

@@ -1,6 +1,6 @@
 """Surrogates: realistic values of the same type and shape that stand in for the personal data found.
 
-A surrogate is drawn with Faker (en_US data) from a seed derived from a secret key, the entity type and the
+A surrogate is drawn with Faker (en_US data; names from 18 locales) from a seed derived from a secret key, the entity type and the
 original value (HMAC-SHA256), so the same value gets the same surrogate in every field, call and run under one key,
 and another key gives other surrogates. The shape is kept: a phone keeps its digit count, separators and leading
 `+` country code; a card keeps its length, grouping and first digit and stays Luhn-valid; an IBAN keeps its country,
@@ -14,6 +14,7 @@ Faker's data and methods change between releases: the surrogates are reproducibl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -32,6 +33,9 @@ STREET_ABBREVIATIONS = ("St", "Rd", "Ave", "Ln", "Dr", "Blvd", "Ct", "Pl", "Sq",
 UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')  # what would break a JSON string
 BIRTH_RANGE = (date(1940, 1, 1), date(2006, 12, 31))  # fixed, so a surrogate does not depend on today's date
 TRIES = 8
+# Faker locales whose first and last names the PERSON surrogates are drawn from (Latin script)
+NAME_LOCALES = ("en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "en_NG", "en_KE", "es_ES", "es_MX", "fr_FR", "de_DE",
+                "it_IT", "pt_BR", "pt_PT", "nl_NL", "pl_PL", "sv_SE", "tr_TR")
 MEMO_LIMIT = 100_000
 
 
@@ -82,13 +86,29 @@ def _digits_into(shape: str, digits: str) -> str:
     return "".join(next(it) if c.isdigit() else c for c in shape)
 
 
-def _person(g, value: str) -> str:
-    from faker.providers.person.en_US import Provider
+@functools.cache
+def name_pools() -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """First names, last names (sorted, one word of letters each) of Faker's person data for NAME_LOCALES, and
+    the first names as a set."""
+    import importlib
 
+    firsts: set[str] = set()
+    lasts: set[str] = set()
+    for locale in NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        for attribute, pool in (("first_names", firsts), ("first_names_male", firsts),
+                                ("first_names_female", firsts), ("last_names", lasts)):
+            pool.update(n for n in getattr(provider, attribute, ()) if n.isalpha())
+    return tuple(sorted(firsts)), tuple(sorted(lasts)), frozenset(firsts)
+
+
+def _person(g, value: str) -> str:
+    """A first name for a first name, else a last name, from names of many languages: traffic holds names of
+    every origin, and a specialist trained on common English names only meets rarer ones at serving time."""
     if len(value.rstrip(".")) == 1:  # an initial
         return g.random.choice(string.ascii_uppercase) + value[1:]
-    name = g.first_name() if value.title() in Provider.first_names else g.last_name()
-    return _same_case(name, value)
+    firsts, lasts, first_set = name_pools()
+    return _same_case(g.random.choice(firsts if value.title() in first_set else lasts), value)
 
 
 def _organization(g, value: str) -> str:

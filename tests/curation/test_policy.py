@@ -44,7 +44,7 @@ def test_the_default_policy():
 def test_a_name_and_a_phone_are_replaced_under_the_default_policy(default):
     call = default.call()
     text = call.text("Thanks, Maria Lopez, +44 20 7946 0958", "messages.user")
-    assert text == "Thanks, Austin Martin, +44 73 7425 5883"
+    assert text == "Thanks, Allen Franch, +44 73 7425 5883"
     assert call.actions == {("surrogate", "PERSON"): 2, ("surrogate", "PHONE"): 1}
 
 
@@ -94,8 +94,8 @@ def brand_call():
 def test_a_brand_in_the_system_prompt_is_kept_in_the_user_turn_and_the_answer(default):
     clean = default.call().record(brand_call())
     assert clean.messages[0].content == SYSTEM
-    assert clean.last_user_message() == "Hi, I'm Austin Martin and my Acme Bank card was declined."
-    assert clean.response.content == "Sorry, Austin Martin: Acme Bank will send you a new card."
+    assert clean.last_user_message() == "Hi, I'm Allen Franch and my Acme Bank card was declined."
+    assert clean.response.content == "Sorry, Allen Franch: Acme Bank will send you a new card."
 
 
 def test_the_agent_configuration_is_kept_whatever_the_policy_and_only_for_its_types():
