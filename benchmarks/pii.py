@@ -1,4 +1,4 @@
-"""Scrubber accuracy and speed on the held-out templates of the Presidio synthetic PII set.
+"""Scrubber accuracy and speed on the held-out templates of the Presidio synthetic PII set, and on held-out real text.
 
     .venv/bin/python benchmarks/pii.py
 
@@ -6,8 +6,10 @@ Scores llm2slm's scrubber and the Presidio configuration that runs offline here 
 recognizers, no NLP engine model) side by side on the same records: the records whose template was held out when
 the tagger was trained (the split stored in the model file). Matching is token-level and type-aware (see
 docs/curation.md): a token counts as found when a predicted span of the right type overlaps it. Speed is records
-per second of analysis plus anonymisation, one record at a time, best of 3 passes with no result cache. Writes the
-table into docs/benchmarks.md (section "pii").
+per second of analysis plus anonymisation, one record at a time, best of 3 passes with no result cache. A second
+table scores names, places and organisations on the real-text sections held out from training (tweets of the Broad
+Twitter Corpus sections G and H, WikiGold's last articles; llm2slm/curation/real_text.py), the same way. Writes the
+tables into docs/benchmarks.md (section "pii").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ else:
     sys.path.insert(0, str(REPO))
 
 import argparse  # noqa: E402
+import re  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -31,6 +34,7 @@ from collections.abc import Callable  # noqa: E402
 from benchmarks.table import load_note, write_section  # noqa: E402
 from llm2slm.common.env import apply_quiet_offline_defaults  # noqa: E402
 from llm2slm.curation.ner import DEFAULT_MODEL, read_metadata, tokenize  # noqa: E402
+from llm2slm.curation import real_text  # noqa: E402
 from llm2slm.curation.synth_pii import (  # noqa: E402
     OUT_OF_SCOPE, SYNTH_PATH, TYPE_MAP, Example, load_examples, split_by_template, token_labels)
 
@@ -85,6 +89,9 @@ def records_per_second(examples: list[Example], run: Callable[[str], object], re
     return len(texts) / best
 
 
+SAME_AS = {"NAME": "PERSON", "STREET_ADDRESS": "LOCATION"}  # llm2slm's types the dataset does not tell apart
+
+
 def ours():
     from llm2slm.common.config import CurateConfig
     from llm2slm.curation.scrub import Scrubber
@@ -93,7 +100,9 @@ def ours():
     tagger = next(r for r in scrubber.analyzer.registry.recognizers if hasattr(r, "tagger")).tagger
 
     def detect(text: str) -> list[tuple[int, int, str]]:
-        return [(s, e, t) for s, e, t, _ in scrubber.analyze(text)]
+        """What was found; a name is a name here whoever's it is (`NAME` counts as `PERSON`), and a street address
+        a place, as the dataset types it."""
+        return [(s, e, SAME_AS.get(t, t)) for s, e, t, _ in scrubber.analyze(text)]
 
     def run(text: str) -> object:
         return scrubber.call().text(text, "benchmark")
@@ -124,6 +133,41 @@ def presidio_offline():
     return detect, run, lambda: None
 
 
+def private_share(named: list[tuple[str, list[tuple[int, int]]]]) -> tuple[int, int, int]:
+    """(gold names, names found, found names judged a private person's) over (text, gold person spans) pairs, under
+    the default policy's analysis: a gold name is found when a PERSON or NAME span overlaps it, and private when
+    one of those is PERSON."""
+    from llm2slm.common.config import CurateConfig
+    from llm2slm.curation.scrub import Scrubber
+
+    scrubber = Scrubber(CurateConfig(), cache=False)
+    total = found = private = 0
+    for text, spans in named:
+        predicted = [(s, e, t) for s, e, t, _ in scrubber.analyze(text) if t in ("PERSON", "NAME")]
+        for start, end in spans:
+            kinds = {t for s, e, t in predicted if s < end and e > start}
+            total += 1
+            found += bool(kinds)
+            private += "PERSON" in kinds
+    return total, found, private
+
+
+def private_table(held_out: list[Example], sections: list[str]) -> str:
+    """Whose name is it, measured: the share of found names judged private, on sets of private names (held-out
+    synthetic records: customers, patients, senders) and of mostly public ones (tweets, Wikipedia)."""
+    sets = {"held-out synthetic templates (customers, senders, also characters and artists)":
+            [(e.text, [(s.start, s.end) for s in e.spans if TYPE_MAP.get(s.kind) == "PERSON"]) for e in held_out]}
+    for section, sentences in real_text.load_sections(sections).items():
+        sets[f"{section} (real text, mostly public figures)"] = [
+            (s.text, [(a, b) for a, b, kind in s.spans() if kind == "PERSON"]) for s in sentences]
+    lines = ["| names in | gold names | found (PERSON or NAME) | judged private (PERSON) of those found |",
+             "|---|---:|---:|---:|"]
+    for name, named in sets.items():
+        total, found, private = private_share(named)
+        lines.append(f"| {name} | {total} | {found / total:.1%} | {private / max(found, 1):.1%} |")
+    return "\n".join(lines) + "\n"
+
+
 def table(rows: dict[str, tuple[list[str], list[str], float]], n_records: int) -> str:
     """rows: detector name -> (gold types, predicted types, records/s)."""
     names = list(rows)
@@ -143,48 +187,114 @@ def table(rows: dict[str, tuple[list[str], list[str], float]], n_records: int) -
     return head + "\n".join(lines) + "\n"
 
 
-PLANTED = {"PERSON": "PERSON", "EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
-           "STREET_ADDRESS": "LOCATION"}
+def real_text_table(detectors: dict[str, Detector], sections: list[str]) -> str:
+    """Per held-out real-text section and type: gold tokens and each detector's P / R / F2 (type-aware)."""
+    data = real_text.load_sections(sections)
+    scored = {name: {section: real_text.token_types(data[section], detect) for section in sections}
+              for name, detect in detectors.items()}
+    head = "| section | entity type | gold tokens | " + " | ".join(f"{n} P / R / F2" for n in detectors) + " |\n"
+    head += "|---|---|---:|" + "---:|" * len(detectors) + "\n"
+    lines = []
+    for section in [*sections, "overall"]:
+        for kind in real_text.ENTITY_TYPES:
+            if section == "overall":
+                pairs = {n: ([g for s in sections for g in by[s][0]], [p for s in sections for p in by[s][1]])
+                         for n, by in scored.items()}
+            else:
+                pairs = {n: by[section] for n, by in scored.items()}
+            gold = next(iter(pairs.values()))[0]
+            cells = [" / ".join(f"{v:.2f}" for v in prf(g, p, [kind])) for g, p in pairs.values()]
+            label = f"**{section}**" if section == "overall" else section
+            lines.append(f"| {label} | {kind} | {gold.count(kind)} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+PLANTED = {"PERSON": ("PERSON",), "EMAIL_ADDRESS": ("EMAIL",), "PHONE_NUMBER": ("PHONE",),
+           "CREDIT_CARD": ("CREDIT_CARD",), "STREET_ADDRESS": ("STREET_ADDRESS", "LOCATION")}
+PLACEHOLDER_RE = re.compile(r"<([A-Z_]+)_\d+>")
+
+
+def visible_policy() -> dict[str, str]:
+    """The default policy with every replacing action shown as a placeholder: the same values change, and the
+    placeholder says which type each was found as."""
+    from llm2slm.common.config import DEFAULT_POLICY
+
+    return {t: "keep" if a == "keep" else "placeholder" for t, a in DEFAULT_POLICY.items()}
+
+
+def visible_fields(record) -> list[str]:
+    """What the false-positive rate reads: the user messages, the answer's text and its tool-call arguments."""
+    return ([m.content or "" for m in record.messages if m.role == "user"] + [record.response.content or ""]
+            + [c.function.arguments for c in record.response.tool_calls or []])
+
+
+def labelled_names(record) -> set[str]:
+    """Words of the names the source dataset labels in the call's answer (Restaurant-8k's first and last names of
+    a booking, which the slot-extraction answers copy): private persons' names, not false positives."""
+    import json
+
+    try:
+        answer = json.loads(record.response.content or "")
+    except json.JSONDecodeError:
+        return set()
+    if not isinstance(answer, dict):
+        return set()
+    return {w for k in ("first_name", "last_name") if isinstance(answer.get(k), str) for w in answer[k].split()}
 
 
 def trace_check() -> str:
-    """Curate the bundled trace: calls/s, and per planted type the share of calls whose user message got a
-    placeholder of that type; for calls with nothing planted, the share that got any placeholder."""
-    import re
-
-    from llm2slm.common.config import CurateConfig
-    from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
+    """Curate the bundled trace under the default policy (replacements as placeholders): calls/s; per planted type
+    the share of calls whose user message got a placeholder of that type; and the false-positive rate: the share
+    of calls with nothing planted whose user messages or answers changed, beside the share whose changes are not
+    all source-labelled booking names."""
     from llm2slm.capture import parse_jsonl
-    from llm2slm.curation.pipeline import curate_records
+    from llm2slm.common.config import CurateConfig
+    from llm2slm.curation.scrub import Scrubber
+    from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
 
     records = parse_jsonl(bundled_trace_path())
     planted = {row["id"]: [t for t in row["pii_types"].split(";") if t] for row in read_answer_key(
         bundled_answer_key_path())}
-    cfg = CurateConfig(dedup="none", drop=[])
+    scrubber = Scrubber(CurateConfig(dedup="none", drop=[], policy=visible_policy()))
+    found, total, changed, unlabelled, clean, spurious = Counter(), Counter(), 0, 0, 0, Counter()
+    booked = booked_gone = 0  # calls with source-labelled booking names; those whose names all left the request
     started = time.perf_counter()
-    curated = curate_records(records, cfg)
-    kept, audit = curated.records, curated.audit
-    seconds = time.perf_counter() - started
-    found, total, clean_hit, clean_total, spurious = Counter(), Counter(), 0, 0, Counter()
-    for record in kept:
-        kinds = set(re.findall(r"<([A-Z_]+)_\d+>", record.last_user_message()))
+    for record in records:
+        call = scrubber.call()
+        after = call.record(record)
+        kinds = set(PLACEHOLDER_RE.findall(after.last_user_message() or ""))
         if planted[record.id]:
             for kind in planted[record.id]:
                 total[kind] += 1
-                found[kind] += PLANTED[kind] in kinds
-        else:
-            clean_total += 1
-            clean_hit += bool(kinds)
-            spurious.update(kinds)
-    rows = "\n".join(f"| {kind} → {PLANTED[kind]} | {total[kind]} | {found[kind] / total[kind]:.1%} |"
+                found[kind] += bool(set(PLANTED[kind]) & kinds)
+            continue
+        clean += 1
+        names = labelled_names(record)
+        if names:
+            booked += 1
+            booked_gone += not any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", after.last_user_message() or "")
+                                   for n in names)
+        if visible_fields(after) == visible_fields(record):
+            continue
+        changed += 1
+        values = {(t, v) for (t, v) in call.state.placeholders}
+        if any(t != "PERSON" or v not in names for t, v in values):
+            unlabelled += 1
+            spurious.update(t for t, v in values if t != "PERSON" or v not in names)
+    seconds = time.perf_counter() - started
+    rows = "\n".join(f"| {kind} → {' or '.join(PLANTED[kind])} | {total[kind]} | {found[kind] / total[kind]:.1%} |"
                      for kind in sorted(total))
-    top = ", ".join(f"{k} {n}" for k, n in spurious.most_common(4))
-    return (f"Bundled trace ({len(records):,} calls, every field scrubbed, filters and de-duplication off): "
-            f"{len(records) / seconds:,.0f} calls/s ({seconds:.0f} s, load average {os.getloadavg()[0]:.1f}); "
-            f"{audit.calls_with_pii:,} calls with a replacement.\n\n| planted type | calls | user message got a "
-            f"placeholder of that type |\n|---|---:|---:|\n{rows}\n\nCalls with nothing planted that got a "
-            f"placeholder: {clean_hit:,} of {clean_total:,} ({clean_hit / clean_total:.1%}; {top}) — some are real "
-            "places or names in the source utterances (\"weather in Chicago\").\n")
+    top = ", ".join(f"{k} {n}" for k, n in spurious.most_common(5))
+    return (f"Bundled trace ({len(records):,} calls, the default policy with each replacement shown as a placeholder, "
+            f"every field scrubbed): {len(records) / seconds:,.0f} calls/s ({seconds:.0f} s, load average "
+            f"{os.getloadavg()[0]:.1f}).\n\n| planted type | calls | user message got a placeholder of that type |\n"
+            f"|---|---:|---:|\n{rows}\n\n**False positives on agent traffic**: of the {clean:,} calls with nothing "
+            f"planted, {changed:,} ({changed / clean:.2%}) had a user message or an answer changed; "
+            f"{changed - unlabelled:,} of them only in names the source dataset labels as a booking's first or last "
+            f"name (Restaurant-8k: private persons' names, rightly replaced), so **{unlabelled:,} "
+            f"({unlabelled / clean:.2%})** changed where nothing personal was labelled (values by type: {top}). "
+            f"Of the {booked:,} calls whose answer holds such a name, {booked_gone:,} ({booked_gone / booked:.1%}) "
+            "have every word of it gone from the user message.\n")
 
 
 def main() -> None:
@@ -195,10 +305,12 @@ def main() -> None:
     apply_quiet_offline_defaults()  # before Presidio is imported: tldextract must not fetch the suffix list
     meta = read_metadata(DEFAULT_MODEL)
     _, held_out = split_by_template(load_examples(REPO / SYNTH_PATH), meta["seed"], meta["eval_fraction"])
-    rows = {}
+    rows, detectors = {}, {}
     for name, build in (("llm2slm", ours), ("Presidio offline", presidio_offline)):
         detect, run, reset = build()
         rows[name] = (*token_types(held_out, detect), records_per_second(held_out, run, reset))
+        detectors[name] = detect
+    sections = list(meta.get("real_text_held_out_sections", real_text.HELD_OUT_SECTIONS))
     load = os.getloadavg()
     body = (f"{len(held_out)} records of {len({e.template for e in held_out})} templates held out from training "
             f"(seed {meta['seed']}, {meta['eval_fraction']:.0%} of templates), Presidio synthetic PII set v2. "
@@ -208,6 +320,14 @@ def main() -> None:
             "`NoOpNlpEngine` and Presidio's predefined recognizers: it has no NER. Published reference (Presidio, "
             "spaCy en_core_web_lg): F2 0.62 at about 147 records/s; with a transformers NER F2 0.85 at about 23 "
             "records/s.\n\n" + table(rows, len(held_out)))
+    body += (f"\nHeld-out real text: the real-text sections held out from training ({', '.join(sections)}; Broad "
+             "Twitter Corpus tweets and WikiGold Wikipedia articles, data/sources/ner_real_text), each sentence's "
+             "tokens joined by single spaces (an \"@\" glued to the handle after it); PER, LOC and ORG tags, MISC not "
+             "scored. Same matching as above; "
+             "Presidio offline has no NER, so it finds none of these.\n\n" + real_text_table(detectors, sections))
+    body += ("\nWhose name is it (docs/curation.md): a found name is a private person's (`PERSON`, replaced) only "
+             "when its context says so, else `NAME` (kept by the default policy). Names counted per entity span.\n\n"
+             + private_table(held_out, sections))
     if args.trace:
         body += "\n" + trace_check()
     body += "\nRun: `.venv/bin/python benchmarks/pii.py --trace`.\n"

@@ -1,7 +1,8 @@
-"""The conversion flow: one snapshot of captured calls in, one registered specialist per discovered task out.
+"""The conversion flow: one window of captured calls in, one registered specialist per discovered task out.
 
-It only wires the tasks, in the order of the conversion (S1 export, S2 curate, S3 cluster and split, each
-versioned by DVC and tracked in MLflow; then per task S4 select, S5 fine-tune and evaluate each candidate, compare,
+It only wires the tasks, in the order of the conversion (S1 export: a manifest of the window, no call text; S2
+curate: the calls read from the encrypted store and scrubbed; S3 cluster and split; each versioned by DVC and
+tracked in MLflow; then per task S4 select, S5 fine-tune and evaluate each candidate, compare,
 register). Each task is its own subflow, so one task's failure leaves the others standing. The flow prepares its
 own environment, so a run started by a Prefect worker behaves like one started by the CLI.
 """
@@ -56,7 +57,7 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
     init_versioning(cfg)
     ctx = start_conversion(cfg)
 
-    snapshot = export(cfg)                                                        # S1 the captured calls
+    manifest = export(cfg)                                                        # S1 the window's manifest
     version_stage(cfg, "export")
     audit = curate(cfg)                                                           # S2 curate
     version_stage(cfg, "curate")
@@ -74,5 +75,5 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
         state = specialise_task(cfg, ctx, entry, return_state=True)
         outcomes.append(state.result() if state.is_completed() else failed_outcome(entry, str(state.message)))
     return finish_conversion(ctx, ConversionSummary(
-        n_calls=snapshot.n_calls, n_curated=audit.n_out, n_tasks=found.n_tasks, n_outliers=found.n_outliers,
+        n_calls=manifest.n_calls, n_curated=audit.n_out, n_tasks=found.n_tasks, n_outliers=found.n_outliers,
         data_hashes=hashes, parent_run_id=ctx.parent_run_id or "", outcomes=outcomes))

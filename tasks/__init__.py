@@ -22,8 +22,10 @@ def run_data_stage(name: str, cfg: Config) -> str:
     if name == "export":
         from tasks.export import export
 
+        from llm2slm.common.artifacts import Artifacts
+
         info = export.fn(cfg)
-        return f"export: {info.n_calls} calls -> {info.path}"
+        return f"export: {info.n_calls} calls -> {Artifacts(cfg.paths).raw_manifest}"
     if name == "curate":
         from tasks.curate import curate
 

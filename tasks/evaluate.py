@@ -1,28 +1,62 @@
-"""Evaluate: a specialist against the LLM on its task's held-out calls (`llm2slm.evaluation.evaluate`); then the
-task's candidates compared, the best chosen by the promotion gate's metric, and the task's report written."""
+"""Evaluate: a specialist against the LLM on its task's held-out calls (`llm2slm.evaluation.evaluate`), scrubbed as
+split and as captured (read from the encrypted store with the pipeline's curator identity, in memory only); then
+the task's candidates compared, the best chosen by the promotion gate's metric, and the task's report written."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from prefect import task
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from llm2slm.capture.export import WindowChangedError
+from llm2slm.capture.keys import AuthError
+from llm2slm.capture.local import store_exists
 from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import Config
 from llm2slm.discovery.catalogue import TaskEntry
 from llm2slm.discovery.split import read_split
 from llm2slm.evaluation.costs import logged_usage
 from llm2slm.evaluation.evaluate import Evaluation, best_evaluation, evaluate_specialist, sample_rows
+from llm2slm.evaluation.raw import CapturedRows, captured_rows
 from llm2slm.evaluation.report import write_report
 from llm2slm.registry.versions import gate_metric
 from llm2slm.training.finetune import FinetuneResult
+from tasks.curate import exported_calls
+
+log = logging.getLogger("llm2slm.evaluate")
+
+# why the store may not give the calls: no manifest, no or the wrong master key, no curator key, a changed window,
+# an unreadable or corrupt store (MasterKeyError, StoreFormatError and CorruptSegmentError are ValueErrors)
+UNREADABLE_STORE = (OSError, ValueError, AuthError, WindowChangedError)
 
 
 class Comparison(BaseModel):
     best: Evaluation
     gate_metric: str
     report: list[Path]
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """The error's message, cut; a validation error's only by type, since it would quote the stored text."""
+    if isinstance(exc, ValidationError):
+        return f"a stored call does not validate ({type(exc).__name__})"
+    return str(exc)[:300]
+
+
+def captured_test_rows(cfg: Config, task_id: str, rows: list[dict]) -> CapturedRows:
+    """The test rows' calls as captured, from the store window of the export manifest (what curate read); when the
+    store cannot be read, no rows and why, with one warning line."""
+    try:
+        if not store_exists(cfg):
+            raise FileNotFoundError(f"no call store at {Artifacts(cfg.paths).store}")
+        records = exported_calls(cfg)
+    except UNREADABLE_STORE as exc:
+        why = f"the call store could not be read: {unreadable_reason(exc)}"
+        log.warning("task %s: no agreement on raw traffic, %s", task_id, why)
+        return CapturedRows(skipped=why)
+    return CapturedRows(rows=captured_rows(records, rows))
 
 
 @task(name="evaluate")
@@ -33,7 +67,7 @@ def evaluate(cfg: Config, entry: TaskEntry, trained: FinetuneResult, shape: str)
     rows = sample_rows(read_split(art.tasks / entry.task_id, "test"), cfg.evaluate.max_test_calls)
     usage = logged_usage(art.curated, {r["id"] for r in rows})
     return evaluate_specialist(entry.task_id, Specialist.load(trained.model_dir), rows, shape, cfg.evaluate, usage,
-                               candidate=trained.candidate)
+                               candidate=trained.candidate, captured=captured_test_rows(cfg, entry.task_id, rows))
 
 
 @task(name="compare")

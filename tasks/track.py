@@ -112,14 +112,16 @@ def track_finetune(ctx: RunContext, entry: TaskEntry, trained: FinetuneResult) -
 
 @task(name="track-evaluate", **RETRY)
 def track_evaluation(ctx: RunContext, entry: TaskEntry, scores: Evaluation) -> str:
-    return _log_run(ctx, "evaluate", {**scores.metrics, "n_test": scores.n_test},
-                    {"shape": scores.output_shape, "usage_source": scores.usage_source}, task_id=entry.task_id,
+    params = {"shape": scores.output_shape, "usage_source": scores.usage_source}
+    if scores.raw_skipped:
+        params["raw_skipped"] = scores.raw_skipped
+    return _log_run(ctx, "evaluate", {**scores.figures(), "n_test": scores.n_test}, params, task_id=entry.task_id,
                     tags=task_tags(ctx, entry, candidate=scores.candidate or ""), record=scores.model_dump())
 
 
 @task(name="track-report", **RETRY)
 def track_report(ctx: RunContext, entry: TaskEntry, best: Evaluation, gate_metric: str, report: list[Path]) -> str:
-    return _log_run(ctx, "report", best.metrics, {"chosen": best.candidate, "gate_metric": gate_metric}, report,
+    return _log_run(ctx, "report", best.figures(), {"chosen": best.candidate, "gate_metric": gate_metric}, report,
                     task_id=entry.task_id, tags=task_tags(ctx, entry, candidate=best.candidate or ""))
 
 

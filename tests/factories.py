@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from llm2slm.common.schema import CallRecord
 
@@ -36,3 +38,10 @@ def make_record(i: int, user: str, answer: str = "ok", system: str = "You route 
 
 def record_line(record: CallRecord) -> str:
     return record.model_dump_json(exclude_none=True) + "\n"
+
+
+class PlaceholderSpotter:
+    """A specialist that learned on scrubbed calls: `contact` when it sees an e-mail placeholder, else `other`."""
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        return ["contact" if "<EMAIL_" in row["messages"][-1]["content"] else "other" for row in rows]

@@ -113,6 +113,12 @@ def open_store(cfg: Config) -> CallStore:
     return CallStore(cfg.paths.store, load_master_key(cfg), segment_max_bytes=cfg.capture.segment_max_bytes)
 
 
+def store_exists(cfg: Config) -> bool:
+    """Whether the configured store was ever written (it has an envelope): a reader that only wants existing calls
+    checks this first, since opening a store with no master key in place creates one."""
+    return (cfg.paths.store / "envelope.json").is_file()
+
+
 def open_keyring(cfg: Config) -> KeyRing:
     return KeyRing(keyring_path(cfg))
 

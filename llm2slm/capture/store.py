@@ -205,14 +205,23 @@ class CallStore:
         with self._lock(exclusive=False):
             return self._envelope(create=False), self.segment_sizes()
 
-    def read(self, principal: Principal, since: datetime | None = None,
-             until: datetime | None = None) -> Iterator[CallRecord]:
-        """Records with since <= timestamp < until, in write order. Needs the curator role (else AuthError 403)."""
-        check_role(principal, Role.CURATOR)
-        return self._records(since, until)
+    def sizes(self) -> dict[str, int]:
+        """Segment name -> size in bytes, read under the store lock: a consistent view to pass to `read(upto=)`."""
+        return self._snapshot()[1]
 
-    def _records(self, since: datetime | None, until: datetime | None) -> Iterator[CallRecord]:
+    def read(self, principal: Principal, since: datetime | None = None, until: datetime | None = None,
+             upto: dict[str, int] | None = None) -> Iterator[CallRecord]:
+        """Records with since <= timestamp < until, in write order. Needs the curator role (else AuthError 403).
+        `upto` (segment -> bytes, as `sizes()` gave them): only those segments' first bytes, so what was appended
+        since is not seen (segments are append-only: the same `upto` gives the same records)."""
+        check_role(principal, Role.CURATOR)
+        return self._records(since, until, upto)
+
+    def _records(self, since: datetime | None, until: datetime | None,
+                 upto: dict[str, int] | None = None) -> Iterator[CallRecord]:
         envelope, sizes = self._snapshot()
+        if upto is not None:
+            sizes = {name: min(size, sizes[name]) for name, size in upto.items() if name in sizes}
         for name, size in sizes.items():
             key = self._data_key(name, envelope)
             for frame in iter_frames(self.segments_dir / f"{name}{SUFFIX}", key, size):

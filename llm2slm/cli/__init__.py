@@ -133,6 +133,7 @@ def _run_flow(cfg: Config) -> "ConversionSummary":
 def stage(name: Annotated[str, typer.Argument(help="export | curate | cluster | split")],
           project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Run one data stage on its own (what `dvc repro` calls); same code as the flow's stage."""
+    from llm2slm.capture.export import WindowChangedError
     from llm2slm.capture.keys import AuthError
     from tasks import run_data_stage
 
@@ -141,7 +142,7 @@ def stage(name: Annotated[str, typer.Argument(help="export | curate | cluster | 
         typer.echo(run_data_stage(name, cfg))
     except ValueError as exc:  # an unknown stage, named with the valid ones
         fail(str(exc), USAGE)
-    except FileNotFoundError as exc:  # an input the stage before did not write
+    except (FileNotFoundError, WindowChangedError) as exc:  # an input missing, or the store changed since export
         fail(str(exc), FAILED)
     except AuthError as exc:
         fail(f"{exc.status}: {exc.message}", AUTH)

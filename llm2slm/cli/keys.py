@@ -137,7 +137,8 @@ def export(out: Annotated[Path, typer.Option("--out", help="The Parquet file to 
                                                         "zone).")] = None,
            until: Annotated[Optional[str], typer.Option(help="First timestamp excluded.")] = None,
            api_key: ApiKeyOpt = None, project: ProjectOpt = None, home: HomeOpt = None) -> None:
-    """Write the calls with since <= timestamp < until as a Parquet snapshot (needs a curator key)."""
+    """Write the calls with since <= timestamp < until as a Parquet snapshot, each scrubbed under `curate.policy`
+    (needs a curator key)."""
     from llm2slm.capture.keys import AuthError, Role
     from llm2slm.capture.local import caller_token, open_keyring
     from llm2slm.capture import MasterKeyError, open_store
@@ -151,11 +152,14 @@ def export(out: Annotated[Path, typer.Option("--out", help="The Parquet file to 
     except AuthError as exc:
         hint = "" if token else f" (pass --api-key or set ${cfg.capture.api_key_env} to a curator key)"
         fail(f"{exc.status}: {exc.message}{hint}", AUTH)
+    from llm2slm.curation.scrub import Scrubber
+
+    scrubber = Scrubber(cfg.curate)
     try:
-        info = export_records(open_store(cfg), principal, out, start, end)
+        info = export_records(open_store(cfg), principal, out, lambda r: scrubber.call().record(r), start, end)
     except (MasterKeyError, ValueError) as exc:
         fail(str(exc), FAILED)
-    typer.echo(f"exported {info.n_calls} calls ({info.first} .. {info.last}) to {info.path}")
+    typer.echo(f"exported {info.n_calls} scrubbed calls ({info.first} .. {info.last}) to {info.path}")
 
 
 def add_key_commands(app: typer.Typer) -> None:

@@ -16,7 +16,9 @@ from llm2slm.common.config import Config
 if TYPE_CHECKING:
     from llm2slm.registry.outcomes import ConversionSummary
 
-COLUMNS = ("task", "name", "calls", "shape", "model", "agreement", "latency/call", "version", "aliases")
+# agreement with the LLM on the scrubbed test calls, then on the same calls as captured (what the router will see)
+COLUMNS = ("task", "name", "calls", "shape", "model", "agreement", "agreement raw", "latency/call", "version",
+           "aliases")
 NAME_CHARS = 56  # a task's name is cut to this many characters in the table
 
 
@@ -30,14 +32,14 @@ def summary_rows(summary: "ConversionSummary") -> list[tuple[str, ...]]:
     for o in summary.outcomes:
         model = o.candidate or ("LLM (kept)" if o.decision == "llm" else o.decision)
         rows.append((o.task_id, o.name[:NAME_CHARS], str(o.calls), o.output_shape, model,
-                     _fmt(o.agreement, "{:.1%}"), _fmt(o.latency_ms_p50, "{:.1f} ms"), o.version or "-",
-                     ",".join(o.aliases) or "-"))
+                     _fmt(o.agreement, "{:.1%}"), _fmt(o.raw_agreement, "{:.1%}"),
+                     _fmt(o.latency_ms_p50, "{:.1f} ms"), o.version or "-", ",".join(o.aliases) or "-"))
     return rows
 
 
 def print_task_table(rows: list[tuple[str, ...]]) -> None:
     grid = table(*COLUMNS)
-    for column in ("calls", "agreement", "latency/call"):
+    for column in ("calls", "agreement", "agreement raw", "latency/call"):
         grid.columns[COLUMNS.index(column)].justify = "right"
     for row in rows:
         grid.add_row(*text_cells(*row))

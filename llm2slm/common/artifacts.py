@@ -35,7 +35,8 @@ class Artifact:
 
 ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("store", "", root="store", folder=True, description="the encrypted call store (segments, envelope)"),
-    Artifact("raw", "raw.parquet", stage="export", description="the captured calls of the window"),
+    Artifact("raw_manifest", "raw_manifest.json", stage="export",
+             description="the exported window: counts, store segments read, a hash of the ids (no call text)"),
     Artifact("curated", "curated.parquet", stage="curate", description="scrubbed, filtered, de-duplicated calls"),
     Artifact("curate_audit", "curate_audit.json", stage="curate", logged=True, metric=True,
              description="counts per replaced type and per drop reason (no values)"),
@@ -60,7 +61,7 @@ BY_KEY = {a.key: a for a in ARTIFACTS}
 # what each data stage reads (its DVC deps besides params)
 STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "export": ("store",),
-    "curate": ("raw",),
+    "curate": ("raw_manifest",),  # and the store itself, read with the pipeline's curator key
     "cluster": ("curated",),
     "split": ("curated", "assignments"),
 }
@@ -80,7 +81,7 @@ def stage_outputs(stage: str) -> list[Artifact]:
 
 
 class Artifacts:
-    """The catalogue resolved against one run's paths: `art.raw`, `art.tasks / task_id`, `art.path("raw")`."""
+    """The catalogue resolved against one run's paths: `art.curated`, `art.tasks / task_id`, `art.path("curated")`."""
 
     def __init__(self, paths: Paths) -> None:
         self.paths = paths

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from llm2slm.common.errors import describe_validation_error
 
@@ -28,17 +29,34 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-EntityType = Literal["PERSON", "LOCATION", "ORGANIZATION", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS",
-                     "SSN", "URL", "DATE_OF_BIRTH", "API_KEY", "BEARER_TOKEN", "PASSWORD"]
+EntityType = Literal["PERSON", "NAME", "LOCATION", "ORGANIZATION", "STREET_ADDRESS", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN",
+                     "IP_ADDRESS", "SSN", "URL", "DATE_OF_BIRTH", "API_KEY", "BEARER_TOKEN", "PASSWORD"]
+ENTITY_TYPES: tuple[str, ...] = EntityType.__args__
+Action = Literal["surrogate", "placeholder", "hash", "redact", "keep"]
+ACTIONS: tuple[str, ...] = Action.__args__
+# Public organisations, places and names that are not a private person's (NAME: public figures, brands, products;
+# llm2slm/curation/persons.py) are kept; every other type (names of private persons, contact details, street
+# addresses, card and account numbers, government ids, dates of birth, secrets) gets a surrogate.
+# docs/curation.md has the table.
+KEPT_BY_DEFAULT = ("NAME", "ORGANIZATION", "LOCATION")
+DEFAULT_POLICY: dict[str, str] = {t: "keep" if t in KEPT_BY_DEFAULT else "surrogate" for t in ENTITY_TYPES}
+# The types whose values, found in a call's system/developer messages or tool specifications, are the agent's
+# configuration and kept everywhere in that call. Never numbers, ids, dates of birth or secrets.
+AGENT_CONFIG_TYPES = ["PERSON", "NAME", "ORGANIZATION", "LOCATION", "STREET_ADDRESS", "EMAIL", "PHONE", "URL"]
 DropReason = Literal["error", "empty_response", "truncated", "invalid_tool_call", "refusal"]
 
 
 class CurateConfig(_Section):
     """S2 curation; docs/curation.md explains each field."""
 
-    scrub: list[EntityType] = list(EntityType.__args__)
-    operator: Literal["placeholder", "hash", "redact"] = "placeholder"
-    hash_salt_env: str = Field("LLM2SLM_SCRUB_SALT", description="environment variable with the hash salt (16+ chars)")
+    policy: dict[EntityType, Action] = Field(
+        default_factory=lambda: dict(DEFAULT_POLICY),
+        description="entity type -> action; a type left out is not looked for; {} turns scrubbing off")
+    agent_config_types: list[EntityType] = Field(
+        default_factory=lambda: list(AGENT_CONFIG_TYPES),
+        description="types kept everywhere in a call when found in its system prompt or tool specifications")
+    hash_salt_env: str = Field("LLM2SLM_SCRUB_SALT", description="environment variable with the secret (16+ chars) "
+                               "that salts `hash` and keys `surrogate` (when unset, surrogates are keyed by `seed`)")
     min_score: float = Field(0.3, ge=0, le=1, description="recognizer results below this score are ignored")
     ner_model: str | None = Field(None, description="tagger weights (.npz); None: the packaged model")
     drop: list[DropReason] = list(DropReason.__args__)
@@ -53,8 +71,35 @@ class CurateConfig(_Section):
     near_dup_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity of shingle sets, 0-1")
     shingle_chars: int = Field(5, ge=2, le=20, description="characters per shingle of the normalised text")
     minhash_permutations: int = Field(128, ge=16, le=1024)
-    seed: int = 13
+    seed: int = Field(13, description="MinHash seed; also keys the surrogates when the secret variable is unset")
     audit_examples: int = Field(20, ge=0, description="before/after examples in the admin-only file")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scrub_and_operator_became_the_policy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("scrub" in data or "operator" in data):
+            types = data.get("scrub", list(ENTITY_TYPES))
+            action = data.get("operator", "placeholder")
+            same = ", ".join(f"{t}: {action}" for t in types) if isinstance(types, list) else "..."
+            message = ("`scrub` and `operator` were replaced by `policy` (entity type -> action, docs/curation.md); "
+                       f"what they said is `policy: {{{same}}}`")
+            raise PydanticCustomError("replaced_setting", "{message}", {"message": message})
+        return data
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _known_types_and_actions(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # pydantic says it is not a mapping
+        problems = []
+        for entity, action in value.items():
+            if entity not in ENTITY_TYPES:
+                problems.append(f"unknown entity type {entity!r} (entity types: {', '.join(ENTITY_TYPES)})")
+            elif action not in ACTIONS:
+                problems.append(f"{entity}: unknown action {action!r} (actions: {', '.join(ACTIONS)})")
+        if problems:
+            raise PydanticCustomError("policy", "{problems}", {"problems": "; ".join(problems)})
+        return value
 
 
 class ClusterConfig(_Section):

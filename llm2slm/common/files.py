@@ -74,14 +74,14 @@ def write_jsonl(target: Path, rows: list[dict], mode: int = PUBLIC_FILE) -> None
 
 
 @contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """A staging folder beside `path`; it replaces `path` (a folder) only if the block succeeds."""
+def atomic_dir(path: Path, mode: int = 0o755) -> Iterator[Path]:
+    """A staging folder beside `path`; it replaces `path` (a folder, given `mode`) only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield staging
-        os.chmod(staging, 0o755)
+        os.chmod(staging, mode)
         if path.exists():
             shutil.rmtree(path)
         staging.rename(path)

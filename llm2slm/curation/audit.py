@@ -1,7 +1,8 @@
 """The curation audit: counts only (DVC metric, MLflow metrics), and before/after examples for admins only.
 
 The audit JSON (`curate_audit.json`) holds how many values of each entity type were replaced, per type and per
-field, and how many calls each filter removed; never a value. Before/after examples of scrubbed fields go to a
+field, how many values of each type each action of the policy handled (kept ones included), and how many calls
+each filter removed; never a value. Before/after examples of scrubbed fields go to a
 separate file readable only by its owner (mode 0600, in a 0700 folder under the run's home, `admin/`), which is
 neither a DVC output nor an MLflow artifact.
 """
@@ -24,22 +25,32 @@ class CurateAudit(BaseModel):
     replaced: dict[str, int]  # entity type -> values
     replaced_by_field: dict[str, dict[str, int]]  # field -> entity type -> values
     calls_with_pii: int
+    # action -> entity type -> values found: the policy's actions, and `agent_config` for values kept because the
+    # call's system prompt or tool specifications hold them
+    by_action: dict[str, dict[str, int]] = {}
     # which name/place/organisation tagger scrubbed the calls ("<file> sha256:<16 hex>"; "" when scrubbing is off):
     # the packaged model is versioned with the code, not as a DVC dependency, so the output names it
     ner_model: str = ""
 
 
-def build_audit(n_in: int, n_out: int, removed: Counter, counts: Counter, calls_with_pii: int) -> CurateAudit:
-    """From (entity type, field) -> values replaced."""
+def _nested(counts: Counter) -> dict[str, dict[str, int]]:
+    """(outer, inner) -> n as {outer: {inner: n}}, both sorted."""
+    nested: dict[str, Counter] = {}
+    for (outer, inner), n in counts.items():
+        nested.setdefault(outer, Counter())[inner] += n
+    return {outer: dict(sorted(c.items())) for outer, c in sorted(nested.items())}
+
+
+def build_audit(n_in: int, n_out: int, removed: Counter, counts: Counter, calls_with_pii: int,
+                actions: Counter | None = None) -> CurateAudit:
+    """From (entity type, field) -> values replaced and (action, entity type) -> values found."""
     by_type: Counter = Counter()
-    by_field: dict[str, Counter] = {}
-    for (entity, where), n in counts.items():
+    for (entity, _), n in counts.items():
         by_type[entity] += n
-        by_field.setdefault(where, Counter())[entity] += n
     return CurateAudit(n_in=n_in, n_out=n_out, removed=dict(sorted(removed.items())),
                        replaced=dict(sorted(by_type.items())),
-                       replaced_by_field={w: dict(sorted(c.items())) for w, c in sorted(by_field.items())},
-                       calls_with_pii=calls_with_pii)
+                       replaced_by_field=_nested(Counter({(w, e): n for (e, w), n in counts.items()})),
+                       calls_with_pii=calls_with_pii, by_action=_nested(actions or Counter()))
 
 
 def write_admin_examples(path: Path, examples: list[dict]) -> None:

@@ -1,4 +1,5 @@
-"""Regular expressions of the scrubber that are not Presidio's own: phones, dates of birth and secrets.
+"""Regular expressions of the scrubber that are not Presidio's own: phones, dates of birth, street addresses by
+their context and secrets.
 
 Phone numbers need 7 to 15 digits, in groups unless they have a country prefix or 9 digits or more, and are never
 dates, decimals or year ranges. A date of birth is a date that follows "born", "date of birth", "DOB" or
@@ -60,6 +61,53 @@ DOB_RE = re.compile(
     rf"(?P<value>{_DATE})"
 )
 
+# A street address by its context: what follows "address", "I live at", "coming from", "deliver to" up to the end
+# of the sentence or a following card/phone/email, when it holds a house number beside a word (`looks_like_address`).
+ADDRESS_RE = re.compile(
+    r"(?i)\b(?:address(?:\s+is)?|i\s+live\s+(?:at|in)|(?:we|they)\s+live\s+at|lives\s+at|resides?\s+at|located\s+at|"
+    r"coming\s+from|deliver(?:y|ed)?\s+to|ship(?:ped)?\s+to|send\s+it\s+to)\s*[:,]?\s+"
+    r"(?P<value>[^;!?\n]*?\d[^;!?\n]*?)"
+    r"(?=\s*,?\s*(?:card|phone|tel|email|e-mail)\b|\s+(?:by|before|until|tomorrow|today|tonight|please|asap)\b"
+    r"|\.\s*$|\.\s+[A-Z]|\.\"|[;!?\n\"]|$)")
+_HOUSE_NUMBER = re.compile(r"(?<!\S)\d{1,6}[A-Za-z]?,?\s+[^\W\d]{2,}|[^\W\d]{2,}\.?\s+\d{1,6}[A-Za-z]?(?!\S)")
+
+
+_STREET = re.compile(
+    r"(?i)\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|boulevard|blvd|way|court|ct|place|pl|square|sq|terrace|"
+    r"close|crescent|parkway|pkwy|highway|hwy|alley|row|walk|hill|park|gardens?|greens?|flat|corner|unit|box|"
+    r"suite|apt|apartment|floor|rue|r[uú]a|ul|u|via|calle|avda|avenida|plaza|piazza|platz|allee|postbox|strasse|"
+    r"straße|gate|tee|tér|útja|baan|wei)\b"
+    r"|\w(?:strasse|straße|gatan|gata|veien|vej|vägen|weg|straat|laan|gasse|utca|ulica|katu)\b")
+POSTCODE_RE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b|\b[A-Z]{2},?\s+\d{5}(?:-\d{4})?\b")
+
+
+_CAPITAL_NUMBER = re.compile(r"(?<!\S)\d{1,6}[A-Za-z]?,?\s+[^\W\d_a-z]|[^\W\d_a-z][^\W\d]+\.?\s+\d{1,6}[A-Za-z]?(?!\S)")
+
+
+def looks_like_address(value: str, introduced: bool = False) -> bool:
+    """A house number beside a word and a street word or a postcode ("36 rue de Pologne", "Kuusiku 7 and Alexander
+    Flat", "SW1A 1AA"); not a time, a quantity or an IP ("work at 5pm", "20 Amperes", "sea level"). `introduced`
+    (after "address", "I live at"): a house number beside a capitalised word is enough ("Hoge Wei 32")."""
+    if _HOUSE_NUMBER.search(value) is None:
+        return False
+    return bool(_STREET.search(value) or POSTCODE_RE.search(value) or (introduced and _CAPITAL_NUMBER.search(value)))
+
+
+def looks_like_introduced_address(value: str) -> bool:
+    return looks_like_address(value, introduced=True)
+
+
+def looks_like_link(text: str, start: int, end: int) -> bool:
+    """A URL worth replacing: with a scheme or "www.", or a path or query after the domain, and not the front of
+    a longer word ("geodistance.find" is a function, "Foodnetwork.com" a site's public name, not personal)."""
+    value = text[start:end]
+    if "://" in value or value.lower().startswith("www."):
+        return True
+    if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        return False
+    return "/" in value or "?" in value
+
+
 _SECRET_VALUE = r"[A-Za-z0-9_\-./+=~]{16,}"
 SECRET_PATTERNS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
     ("API_KEY", re.compile(r"(?<![\w-])(?P<value>(?:sk-(?:proj-|ant-)?|rk_live_|sk_live_|pk_live_|hf_|ghp_|gho_|"
@@ -76,6 +124,21 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
      re.compile(r"(?i)pass|pwd|pin")),
 ]
 _TRAILING = ".,;:!?)]}"
+
+
+# What follows "my password is" / "PIN is" when it states the secret's condition rather than the secret.
+SECRET_STATES = frozenset({
+    "wrong", "incorrect", "invalid", "expired", "blocked", "locked", "unlocked", "correct", "right", "not", "too",
+    "the", "my", "a", "an", "being", "still", "changed", "reset", "required", "needed", "working", "disabled",
+    "enabled", "compromised", "forgotten", "lost", "stolen", "weak", "strong", "new", "old", "different", "same",
+    "case", "set", "ok", "okay", "fine", "valid", "active", "inactive", "frozen", "suspended", "no", "already",
+    "never", "also", "now", "just", "only", "missing", "empty", "blank", "hidden", "secure", "safe", "unknown",
+    "for", "to", "of", "in", "on", "at", "and", "or", "that", "this", "it", "is", "was", "what", "which", "when"})
+
+
+def looks_like_secret(value: str) -> bool:
+    """Not a word for the secret's condition ("my PIN is blocked")."""
+    return value.lower().rstrip(_TRAILING) not in SECRET_STATES
 
 
 def trim_secret(value: str) -> str:

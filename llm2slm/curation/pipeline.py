@@ -1,8 +1,8 @@
 """S2 in memory: filter, scrub and de-duplicate a snapshot's calls, in order, and count what happened.
 
-`curate_records` is the whole stage on a list of records; `tasks/curate.py` reads the raw snapshot, calls it and
-writes the curated snapshot, its audit and the admin-only examples. Deterministic: the same records and settings
-give the same calls out and the same audit.
+`curate_records` is the whole stage on a list of records; `tasks/curate.py` reads the calls the export manifest
+names from the encrypted store, calls it and writes the curated snapshot, its audit and the admin-only examples.
+Deterministic: the same records and settings give the same calls out and the same audit.
 """
 
 from __future__ import annotations
@@ -19,11 +19,22 @@ from llm2slm.curation.audit import CurateAudit, build_audit, field_examples, tex
 from llm2slm.curation.dedup import NearDuplicates, content_key, mined_templates
 from llm2slm.curation.filters import FailureFilter
 
-NAME_TYPES = {"PERSON", "LOCATION", "ORGANIZATION"}  # the types the name tagger finds
+NAME_TYPES = {"PERSON", "LOCATION", "ORGANIZATION", "STREET_ADDRESS"}  # the types the name tagger finds
 
 
 class CurationError(ValueError):
     """Curation cannot produce a usable snapshot (nothing in, or nothing left)."""
+
+
+@dataclass
+class Scrubbed:
+    """What the scrubber did over a snapshot: replaced values by (type, field), values by (action, type), calls with
+    a replacement, and the admin-only examples."""
+
+    counts: Counter = field(default_factory=Counter)
+    actions: Counter = field(default_factory=Counter)
+    with_pii: int = 0
+    examples: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -34,18 +45,16 @@ class Curated:
 
 
 def _filter_and_scrub(records: list[CallRecord], cfg: CurateConfig,
-                      removed: Counter) -> tuple[list[CallRecord], Counter, int, list[dict]]:
-    """(calls kept, replaced values by type, calls with personal data, examples): unusable calls and exact
-    duplicates are counted in `removed`, the rest scrubbed, in input order."""
+                      removed: Counter) -> tuple[list[CallRecord], Scrubbed]:
+    """(calls kept, what scrubbing did): unusable calls and exact duplicates are counted in `removed`, the rest
+    scrubbed, in input order."""
     from llm2slm.curation.scrub import Scrubber
 
     failures = FailureFilter(cfg.drop, cfg.refusal_patterns)
-    scrubber = Scrubber(cfg) if cfg.scrub else None
-    counts: Counter = Counter()
+    scrubber = Scrubber(cfg) if cfg.policy else None
+    done = Scrubbed()
     kept: list[CallRecord] = []
-    examples: list[dict] = []
     seen: set[str] = set()
-    with_pii = 0
     for record in tqdm(records, desc="curate", unit="call", mininterval=5, disable=len(records) < 2000):
         reason = failures.reason(record)
         if reason:
@@ -55,11 +64,12 @@ def _filter_and_scrub(records: list[CallRecord], cfg: CurateConfig,
         if scrubber is not None:
             call = scrubber.call()
             clean = call.record(record)
+            done.actions.update(call.actions)
             if call.counts:
-                with_pii += 1
-                counts.update(call.counts)
-                if len(examples) < cfg.audit_examples:
-                    examples.append(field_examples(record.id, text_fields(record), text_fields(clean)))
+                done.with_pii += 1
+                done.counts.update(call.counts)
+                if len(done.examples) < cfg.audit_examples:
+                    done.examples.append(field_examples(record.id, text_fields(record), text_fields(clean)))
         if cfg.dedup != "none":
             key = content_key(clean)
             if key in seen:
@@ -67,7 +77,7 @@ def _filter_and_scrub(records: list[CallRecord], cfg: CurateConfig,
                 continue
             seen.add(key)
         kept.append(clean)
-    return kept, counts, with_pii, examples
+    return kept, done
 
 
 def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
@@ -77,7 +87,7 @@ def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
     if not records:
         raise CurationError("the snapshot is empty: nothing to curate")
     removed: Counter = Counter()
-    scrubbed, counts, with_pii, examples = _filter_and_scrub(records, cfg, removed)
+    scrubbed, done = _filter_and_scrub(records, cfg, removed)
     kept = scrubbed
     if cfg.dedup == "near":
         near = NearDuplicates(cfg.near_dup_threshold, cfg.shingle_chars, cfg.minhash_permutations, cfg.seed,
@@ -85,11 +95,11 @@ def curate_records(records: list[CallRecord], cfg: CurateConfig) -> Curated:
         kept = [record for record in scrubbed if not near.is_duplicate(record)]
         if len(kept) < len(scrubbed):
             removed["near_duplicate"] = len(scrubbed) - len(kept)
-    audit = build_audit(len(records), len(kept), removed, counts, with_pii)
-    if cfg.scrub and NAME_TYPES & set(cfg.scrub):
+    audit = build_audit(len(records), len(kept), removed, done.counts, done.with_pii, done.actions)
+    if NAME_TYPES & set(cfg.policy):
         from llm2slm.curation.ner import model_fingerprint
 
         audit.ner_model = model_fingerprint(Path(cfg.ner_model) if cfg.ner_model else None)
     if not kept:
         raise CurationError(f"curation removed every call ({dict(audit.removed)}): nothing left to learn from")
-    return Curated(records=kept, audit=audit, examples=examples)
+    return Curated(records=kept, audit=audit, examples=done.examples)

@@ -41,7 +41,8 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     CreditCardRecognizer, EmailRecognizer, IbanRecognizer, IpRecognizer, UrlRecognizer, UsSsnRecognizer)
 
 from llm2slm.curation.patterns import (  # noqa: E402
-    CARD_RE, DOB_RE, PHONE_RE, SECRET_PATTERNS, looks_like_card, looks_like_phone, trim_secret)
+    ADDRESS_RE, CARD_RE, DOB_RE, PHONE_RE, SECRET_PATTERNS, looks_like_card, looks_like_introduced_address,
+    looks_like_phone, looks_like_secret, trim_secret)
 
 # Gates: a text without a match of its entity's gate cannot hold that entity.
 GATES: dict[str, re.Pattern[str]] = {
@@ -53,7 +54,8 @@ GATES: dict[str, re.Pattern[str]] = {
     "SSN": re.compile(r"\d{3}\D{0,2}\d{2}\D{0,2}\d{4}"),
     "URL": re.compile(r"\w\.[A-Za-z]{2}|://"),
     "DATE_OF_BIRTH": re.compile(r"(?i)born|birth|d\.?o\.?b"),
-    "NER": re.compile(r"[^\W\d_a-z]"),  # an upper-case letter (or another script's letter)
+    "STREET_ADDRESS": re.compile(r"(?i)address|live|reside|located|coming|deliver|ship|send"),
+    "NER": re.compile(r"[^\W\d_a-z]|@[^\W_]"),  # an upper-case letter (or another script's letter), or a handle
 }
 
 
@@ -122,9 +124,12 @@ def pattern_recognizers(entities: set[str]) -> list[EntityRecognizer]:
         found.append(GroupPatternRecognizer("PHONE", PHONE_RE, GATES["PHONE"], 0.4, accept=looks_like_phone))
     if "DATE_OF_BIRTH" in entities:
         found.append(GroupPatternRecognizer("DATE_OF_BIRTH", DOB_RE, GATES["DATE_OF_BIRTH"], 0.8))
+    if "STREET_ADDRESS" in entities:  # above the tagger's score: the whole address, not its capitalised words
+        found.append(GroupPatternRecognizer("STREET_ADDRESS", ADDRESS_RE, GATES["STREET_ADDRESS"], 0.6,
+                                            accept=looks_like_introduced_address))
     for entity, pattern, gate in SECRET_PATTERNS:
         if entity in entities:
-            found.append(GroupPatternRecognizer(entity, pattern, gate, 0.9, trim=trim_secret,
+            found.append(GroupPatternRecognizer(entity, pattern, gate, 0.9, trim=trim_secret, accept=looks_like_secret,
                                                 name=f"{entity.title()}Recognizer{len(found)}"))
     return found
 

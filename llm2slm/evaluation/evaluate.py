@@ -1,8 +1,10 @@
 """Score a specialist against the LLM on a task's held-out calls, by output shape; choose the best candidate.
 
-Quality: agreement with the LLM (`agreement`) plus the shape's own figures (`metrics`). Speed on this machine:
-single-call latency p50/p95 (batch of one) and calls/s at batch throughput. Cost per 1,000 calls: the LLM's from
-its logged token usage, the specialist's from its measured time (`costs`).
+Quality: agreement with the LLM (`agreement`) plus the shape's own figures (`metrics`), on the scrubbed test calls;
+when the call store can be read, the same figures on the same calls as captured (`raw_metrics`, what the router
+will see: `llm2slm.evaluation.raw`). Speed on this machine, on the scrubbed calls: single-call latency p50/p95
+(batch of one) and calls/s at batch throughput. Cost per 1,000 calls: the LLM's from its logged token usage, the
+specialist's from its measured time (`costs`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from llm2slm.common.config import EvaluateConfig
 from llm2slm.common.stats import percentile
 from llm2slm.evaluation.costs import CallUsage, llm_cost_per_1k, specialist_cost_per_1k
 from llm2slm.evaluation.metrics import shape_metrics
+from llm2slm.evaluation.raw import CapturedRows
 
 log = logging.getLogger("llm2slm.evaluate")
 
@@ -39,15 +42,27 @@ class Evaluation(BaseModel):
     n_test: int
     metrics: dict[str, float]  # quality, latency_ms_p50/p95, calls_per_s, cost_per_1k_{llm,specialist}_usd
     usage_source: str  # where the LLM's token counts come from: logged, estimated or mixed
-    examples: list[dict]  # a few (LLM answer, specialist answer) pairs for the report
+    examples: list[dict]  # a few (LLM answer, specialist answer) pairs for the report, from the scrubbed calls
+    raw_metrics: dict[str, float] = {}  # the quality figures on the same calls as captured (unscrubbed)
+    n_raw: int = 0  # how many of the test calls were scored as captured
+    raw_skipped: str = ""  # why there is no raw figure (e.g. the call store could not be read), else ""
 
     @property
     def agreement(self) -> float:
         return self.metrics["agreement"]
 
     @property
+    def raw_agreement(self) -> float | None:
+        return self.raw_metrics.get("agreement")
+
+    @property
     def latency_ms_p50(self) -> float:
         return self.metrics["latency_ms_p50"]
+
+    def figures(self) -> dict[str, float]:
+        """The metrics, then the raw ones as `raw_<name>` and their count `n_raw` (what MLflow logs)."""
+        raw = {f"raw_{k}": v for k, v in self.raw_metrics.items()}
+        return {**self.metrics, **raw, "n_raw": float(self.n_raw)} if raw else dict(self.metrics)
 
 
 def sample_rows(rows: list[dict], limit: int, seed: int = 0) -> list[dict]:
@@ -65,9 +80,30 @@ def single_call_latency(specialist: Predictor, rows: Sequence[Mapping[str, Any]]
     return {"latency_ms_p50": percentile(single, 50), "latency_ms_p95": percentile(single, 95)}
 
 
+def raw_quality(specialist: Predictor, captured: CapturedRows | None, shape: str) -> tuple[dict[str, float], str]:
+    """(the quality figures on the captured rows, why there are none): the reference is each captured LLM answer."""
+    if captured is None:
+        return {}, "not measured"
+    if captured.skipped or not captured.rows:
+        return {}, captured.skipped or "none of the test calls is in the call store"
+    predicted = specialist.predict_rows(captured.rows)
+    return shape_metrics(shape, predicted, [row["answer"] for row in captured.rows]), ""
+
+
+def agreement_text(result: Evaluation) -> str:
+    """`agreement 0.923 scrubbed / 0.872 raw`, the raw side saying why it is missing or on how many calls."""
+    text = f"agreement {result.agreement:.3f} scrubbed / "
+    if result.raw_agreement is None:
+        return text + f"raw skipped ({result.raw_skipped})"
+    on = f" ({result.n_raw} calls)" if result.n_raw != result.n_test else ""
+    return text + f"{result.raw_agreement:.3f} raw{on}"
+
+
 def evaluate_specialist(task_id: str, specialist: Predictor, rows: list[dict], shape: str, cfg: EvaluateConfig,
-                        usage: Mapping[str, CallUsage], candidate: str | None = None) -> Evaluation:
-    """Score `specialist` on the task's test rows; `usage`: the LLM's logged token usage by call id."""
+                        usage: Mapping[str, CallUsage], candidate: str | None = None,
+                        captured: CapturedRows | None = None) -> Evaluation:
+    """Score `specialist` on the task's test rows; `usage`: the LLM's logged token usage by call id; `captured`:
+    the same calls as captured (for the raw figure), or why they could not be read."""
     if not rows:
         raise ValueError(f"task {task_id} has no test calls")
     started = time.perf_counter()
@@ -81,13 +117,16 @@ def evaluate_specialist(task_id: str, specialist: Predictor, rows: list[dict], s
     metrics["cost_per_1k_llm_usd"] = llm_cost
     metrics["cost_per_1k_specialist_usd"] = specialist_cost_per_1k(seconds_per_call, os.cpu_count() or 1,
                                                                    cfg.cpu_hour_usd)
+    raw_metrics, raw_skipped = raw_quality(specialist, captured, shape)
     result = Evaluation(task_id=task_id, candidate=candidate, output_shape=shape, n_test=len(rows), metrics=metrics,
                         usage_source=source,
                         examples=[{"llm": r, "specialist": p} for r, p in zip(reference[:5], predicted[:5],
-                                                                              strict=True)])
+                                                                              strict=True)],
+                        raw_metrics=raw_metrics, n_raw=len(captured.rows) if raw_metrics and captured else 0,
+                        raw_skipped=raw_skipped)
     shape_figures = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in SHAPE_FIGURES)
-    log.info("task %s (%s): agreement %.3f on %d calls (%s), p50 %.1f ms, $%.4f vs LLM $%.4f per 1k calls", task_id,
-             candidate, metrics["agreement"], len(rows), shape_figures or shape, metrics["latency_ms_p50"],
+    log.info("task %s (%s): %s on %d calls (%s), p50 %.1f ms, $%.4f vs LLM $%.4f per 1k calls", task_id,
+             candidate, agreement_text(result), len(rows), shape_figures or shape, metrics["latency_ms_p50"],
              metrics["cost_per_1k_specialist_usd"], llm_cost)
     return result
 

@@ -24,6 +24,26 @@ def quality_names(evaluations: Sequence[Any]) -> list[str]:
     return [name for name in QUALITY_ORDER if name in present]
 
 
+def quality_rows(evaluations: Sequence[Any], quality: list[str]) -> list[str]:
+    """Per candidate a row on the scrubbed test calls, then one on the same calls as captured when measured."""
+    lines = []
+    for e in evaluations:
+        lines.append(f"| {e.candidate} | " + " | ".join(_fmt(e.metrics.get(q)) for q in quality) + " |")
+        if e.raw_metrics:
+            lines.append(f"| {e.candidate} (raw) | " + " | ".join(_fmt(e.raw_metrics.get(q)) for q in quality) + " |")
+    return lines
+
+
+def raw_note(evaluations: Sequence[Any]) -> str:
+    """What the `(raw)` rows are, or why there are none."""
+    skipped = [e for e in evaluations if not e.raw_metrics]
+    if not skipped:
+        return ("Rows `(raw)`: the same test calls as captured, unscrubbed (real names and places, what the router "
+                "will see), read from the call store; the reference is the LLM's captured answer.")
+    reasons = "; ".join(sorted({e.raw_skipped or "not measured" for e in skipped}))
+    return f"No figure on the test calls as captured for {', '.join(str(e.candidate) for e in skipped)}: {reasons}."
+
+
 def render_markdown(task_id: str, task_name: str, evaluations: Sequence[Any], chosen: str | None,
                     gate_metric: str) -> str:
     quality = quality_names(evaluations)
@@ -33,9 +53,8 @@ def render_markdown(task_id: str, task_name: str, evaluations: Sequence[Any], ch
              f"reference. Gate metric for this shape: `{gate_metric}`. Registered: `{chosen or 'none'}`.", "",
              "![quality, latency and cost](report.png)", "", "## Quality against the LLM", "",
              "| candidate | " + " | ".join(quality) + " |", "|---" * (len(quality) + 1) + "|"]
-    for e in evaluations:
-        lines.append(f"| {e.candidate} | " + " | ".join(_fmt(e.metrics.get(q)) for q in quality) + " |")
-    lines += ["", "## Speed and cost on this machine", "",
+    lines += quality_rows(evaluations, quality)
+    lines += ["", raw_note(evaluations), "", "## Speed and cost on this machine", "",
               "| candidate | latency p50 (ms) | latency p95 (ms) | calls/s | cost / 1k calls (USD) | LLM cost / 1k "
               "calls (USD) | saving |", "|---|---|---|---|---|---|---|"]
     for e in evaluations:
@@ -46,7 +65,7 @@ def render_markdown(task_id: str, task_name: str, evaluations: Sequence[Any], ch
                      f"{m['cost_per_1k_llm_usd']:.4f} | {_fmt(saving, '{:.1%}')} |")
     lines += ["", f"LLM cost from {first.usage_source} token usage and the prices in `evaluate.llm_prices`; "
               "specialist cost = time per call at batch throughput x cores x `evaluate.cpu_hour_usd`.", "",
-              "## Examples (LLM, then specialist)", ""]
+              "## Examples (LLM, then specialist; scrubbed calls)", ""]
     for e in evaluations:
         lines.append(f"**{e.candidate}**")
         lines.append("")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from llm2slm.common.files import private_dir
+
 log = logging.getLogger("llm2slm.lineage.dvc")
 
 DATA_STAGES = ("export", "curate", "cluster", "split")
@@ -36,8 +38,8 @@ def ensure_repo(project: Path, cache: Path, remote: Path) -> None:
         git_root = _git_root(project)
         Repo.init(str(project), no_scm=git_root is None, subdir=git_root is not None and git_root != project)
         log.info("initialised DVC in %s", project)
-    cache.mkdir(parents=True, exist_ok=True)
-    remote.mkdir(parents=True, exist_ok=True)
+    private_dir(cache)  # the scrubbed datasets' copies: readable by their owner only, like the datasets
+    private_dir(remote)
     (project / ".dvc" / "config.local").write_text(
         "[core]\n    remote = local\n    analytics = false\n"
         f"[cache]\n    dir = {cache}\n"

@@ -21,7 +21,8 @@ class TaskOutcome(BaseModel):
     output_shape: str
     decision: str  # specialist | llm | failed
     candidate: str | None = None
-    agreement: float | None = None
+    agreement: float | None = None  # on the scrubbed test calls
+    raw_agreement: float | None = None  # on the same calls as captured (None: not measured, e.g. no store)
     latency_ms_p50: float | None = None
     model_name: str | None = None
     version: str | None = None
@@ -66,6 +67,7 @@ def task_outcome(task: TaskEntry, choice: Selection, best: Evaluation | None = N
                           decision=choice.decision, candidate=choice.candidate, reasons=choice.reasons)
     if best is not None:
         outcome = outcome.model_copy(update={"candidate": best.candidate, "agreement": best.agreement,
+                                             "raw_agreement": best.raw_agreement,
                                              "latency_ms_p50": best.latency_ms_p50})
     if version is not None:
         outcome = outcome.model_copy(update={"model_name": version.name, "version": version.version,

@@ -101,3 +101,15 @@ def plant_pii(examples: list[Example], rate: float, values: dict[str, list[str]]
     templates = BOOKING if examples[0].kind == "slot_extraction" else GENERAL
     chosen = set(rng.sample(range(len(examples)), round(rate * len(examples))))
     return [plant(e, rng.choice(templates), values, rng) if i in chosen else e for i, e in enumerate(examples)]
+
+
+
+def planted_values(text: str, types: tuple[str, ...], values: dict[str, list[str]]) -> list[str]:
+    """The values of `values` (`load_values`) of the answer key's `types` that a user message holds, longest
+    first and none inside another: what `plant` put there."""
+    found: list[str] = []
+    for kind in types:
+        for value in sorted((v for v in values.get(kind, ()) if v in text), key=len, reverse=True):
+            if not any(value in longer for longer in found):
+                found.append(value)
+    return found

@@ -38,9 +38,13 @@ def resolve_base(base: str) -> str:
 
 
 def quiet_transformers() -> None:
-    """Silence transformers' load reports and progress bars (the missing pooler is expected)."""
+    """Silence transformers' load reports and progress bars (the missing pooler is expected), and its notice that
+    a method PEFT calls on saving was renamed (nothing the user can act on)."""
+    import warnings
+
     import transformers
 
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 

@@ -147,15 +147,29 @@ def tag_rows(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> tuple[
     return kept, len(rows) - len(kept)
 
 
-def decode_tags(tags: Sequence[int], offsets: Sequence[tuple[int, int]], n_fields: int) -> dict[int, tuple[int, int]]:
+def _inside_word(text: str, start: int, previous_end: int) -> bool:
+    """The token at `start` continues the word of the token that ended at `previous_end` ("Wed" + "del")."""
+    return 0 < start == previous_end and text[start - 1].isalnum() and text[start].isalnum()
+
+
+def decode_tags(tags: Sequence[int], offsets: Sequence[tuple[int, int]], n_fields: int,
+                text: str | None = None) -> dict[int, tuple[int, int]]:
     """{field index: (start char, end char)} from per-token tags; offsets (0, 0) mark tokens to skip.
 
     An I tag continues the open span of its field; otherwise it opens one (a missed B). The first span of each
-    field wins."""
+    field wins. With `text`, spans keep to whole words: a piece inside a word ("del" of "Weddel") follows the
+    word's first piece, in its span or out of any, whatever its own tag (a rare name cut into word pieces stays
+    one value)."""
     spans: dict[int, tuple[int, int]] = {}
     open_field: int | None = None
+    previous_end = -1
     for tag, (start, end) in zip(tags, offsets, strict=True):
         if end <= start:
+            continue
+        inside, previous_end = text is not None and _inside_word(text, start, previous_end), end
+        if inside:
+            if open_field is not None:
+                spans[open_field] = (spans[open_field][0], end)
             continue
         if tag <= 0 or tag > 2 * n_fields:
             open_field = None

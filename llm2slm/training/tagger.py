@@ -111,6 +111,6 @@ def predict_json(model: TokenTagger, tokenizer: Any, rows: Sequence[Mapping[str,
     tags = model(**inputs).argmax(-1).tolist()
     answers = []
     for i, text in enumerate(texts):
-        spans = decode_tags(tags[i], token_offsets(batch, i), len(fields))
+        spans = decode_tags(tags[i], token_offsets(batch, i), len(fields), text)
         answers.append(render_answer(text, spans, fields, style))
     return answers

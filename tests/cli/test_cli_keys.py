@@ -1,6 +1,7 @@
 """`llm2slm keys ...`, `llm2slm export` and `llm2slm ingest --format otel` through the real command."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,10 @@ def test_first_admin_bootstrap_then_admin_only_key_management(project):
     assert run(project, "keys", "revoke", "ffffffffffff", key=admin).exit_code == 1
 
 
-def test_export_writes_parquet_for_a_curator_and_refuses_other_roles(project):
+def test_export_writes_scrubbed_parquet_for_a_curator_and_refuses_other_roles(project):
     trace = project / "calls.jsonl"
-    trace.write_text("".join(record_line(make_record(i, f"q{i}")) for i in range(6)))
+    texts = [f"q{i}" if i != 3 else "q3, reply to ann.lee@mail.com" for i in range(6)]
+    trace.write_text("".join(record_line(make_record(i, text)) for i, text in enumerate(texts)))
     assert run(project, "ingest", str(trace)).exit_code == 0
     admin = create(project, "ops", "admin")
     curator = create(project, "pipeline", "curator", key=admin)
@@ -64,6 +66,9 @@ def test_export_writes_parquet_for_a_curator_and_refuses_other_roles(project):
                  "2026-10-01T00:05:00", key=curator)
     assert result.exit_code == 0, result.output
     assert [r.id for r in read_snapshot(out)] == ["call-000002", "call-000003", "call-000004"]
+    assert "scrubbed calls" in result.output
+    scrubbed = read_snapshot(out)[1].last_user_message()
+    assert scrubbed.startswith("q3, reply to ") and "ann.lee@mail.com" not in scrubbed and "@" in scrubbed
     out.unlink()
     for key, status in ((admin, "403"), (None, "401")):
         refused = run(project, "export", "--out", str(out), key=key)
@@ -90,6 +95,21 @@ def test_stage_export_bootstraps_the_local_pipeline_key(project):
     result = run(project, "stage", "export")
     assert result.exit_code == 0 and "export: 3 calls" in result.output
     assert (project / ".llm2slm" / "keys" / "pipeline.key").is_file()
+    data = project / ".llm2slm" / "data"
+    assert sorted(p.name for p in data.iterdir()) == ["raw_manifest.json"]
+
+
+def test_stage_curate_refuses_a_store_that_changed_since_export(project):
+    trace = project / "calls.jsonl"
+    trace.write_text("".join(record_line(make_record(i, f"q{i}")) for i in range(3)))
+    assert run(project, "ingest", str(trace)).exit_code == 0
+    assert run(project, "stage", "export").exit_code == 0
+    shutil.rmtree(project / ".llm2slm" / "store")
+    trace.write_text("".join(record_line(make_record(i, f"q{i}")) for i in range(1, 9)))
+    assert run(project, "ingest", str(trace)).exit_code == 0
+    result = run(project, "stage", "curate")
+    assert result.exit_code == 1 and "changed since export" in result.output and "Re-run the export" in result.output
+    assert not (project / ".llm2slm" / "data" / "curated.parquet").exists()
 
 
 def test_help_lists_the_key_and_export_commands():

@@ -2,6 +2,7 @@
 progress line."""
 
 import json
+import re
 
 from llm2slm.cli.summary import COLUMNS, print_summary
 from llm2slm.common.artifacts import Artifacts
@@ -15,7 +16,7 @@ LONG_NAME = "refund request triage with a very long name"  # cut to 28 character
 def _summary() -> ConversionSummary:
     outcomes = [
         TaskOutcome(task_id="task-01", name=LONG_NAME, calls=1234, output_shape="closed_label", decision="specialist",
-                    candidate="minilm-classifier", agreement=0.9231, latency_ms_p50=3.25, model_name="llm2slm-task-01",
+                    candidate="minilm-classifier", agreement=0.9231, raw_agreement=0.8725, latency_ms_p50=3.25, model_name="llm2slm-task-01",
                     version="3", aliases=["champion", "candidate"]),
         TaskOutcome(task_id="task-02", name="[bold]free text[/bold]", calls=40, output_shape="free_text",
                     decision="llm", reasons=["too few calls (40 < 200)"]),
@@ -34,11 +35,12 @@ def test_the_summary_table_on_a_pipe_is_plain_and_whole(tmp_path, capsys, monkey
     assert "\x1b[" not in out
     lines = out.splitlines()
     header = next(line for line in lines if line.split()[:1] == ["task"])
-    assert header.split() == list(COLUMNS)
+    assert re.split(r"\s{2,}", header.strip()) == list(COLUMNS)  # "agreement raw" is one column
     row = next(line for line in lines if line.strip().startswith("task-01"))
-    for cell in (LONG_NAME[:28], "1234", "closed_label", "minilm-classifier", "92.3%", "3.2 ms", "3",
-                 "champion,candidate"):
-        assert cell in row
+    assert re.split(r"\s{2,}", row.strip()) == ["task-01", LONG_NAME, "1234", "closed_label", "minilm-classifier",
+                                                "92.3%", "87.2%", "3.2 ms", "3", "champion,candidate"]
+    kept = next(line for line in lines if line.strip().startswith("task-02"))
+    assert re.split(r"\s{2,}", kept.strip())[5:8] == ["-", "-", "-"]  # no agreement, raw or not, nor latency
     assert "[bold]free text[/bold]" in out and "LLM (kept)" in out  # task names are not rich markup
     assert "task-02 stays on the LLM: too few calls (40 < 200)" in out
     assert "task-03 failed: RuntimeError: worker died" in out

@@ -82,7 +82,7 @@ def test_reasons_are_counted_in_the_audit():
                 make_record(12, "x", answer="I cannot help with that."),
                 make_record(13, records[0].last_user_message()),
                 make_record(14, records[1].last_user_message() + "!")]
-    curated = curate_records(records, CurateConfig(scrub=[]))
+    curated = curate_records(records, CurateConfig(policy={}))
     kept, audit = curated.records, curated.audit
     assert [r.id for r in kept] == [r.id for r in records[:3]]
     assert Counter(audit.removed) == Counter({"error": 1, "truncated": 1, "refusal": 1, "duplicate": 1,
@@ -123,7 +123,7 @@ def test_a_shared_instruction_makes_no_two_calls_near_duplicates():
     calls = _shared_prompt_calls()
     near_copy = make_record(999, f"{INSTRUCTION}\n\nBook a table  for two (ticket 5)", answer="category_5",
                             system="You are a helpful assistant.")  # case and spacing differ: not an exact copy
-    curated = curate_records([*calls, near_copy], CurateConfig(scrub=[]))
+    curated = curate_records([*calls, near_copy], CurateConfig(policy={}))
     assert len(curated.records) == 200 and curated.audit.removed == {"near_duplicate": 1}
     plain = NearDuplicates(0.9)  # without the template lines, the instruction makes most calls look alike
     assert sum(plain.is_duplicate(c) for c in calls) > 150

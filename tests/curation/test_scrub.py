@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from llm2slm.common.config import CurateConfig
+from llm2slm.common.config import ENTITY_TYPES, CurateConfig
 from llm2slm.common.schema import CallRecord
 from tests.factories import make_record
 
@@ -26,13 +26,15 @@ VALUES = {
 }
 TEXT = " ".join(sentence for _, sentence in VALUES.values())
 PLACEHOLDER = re.compile(r"<([A-Z_]+)_\d+>")
+# every type replaced by a placeholder, and nothing kept as the agent's configuration: what is found shows
+PLACEHOLDERS = CurateConfig(policy={t: "placeholder" for t in ENTITY_TYPES}, agent_config_types=[])
 
 
 @pytest.fixture(scope="module")
 def scrubber():
     from llm2slm.curation.scrub import Scrubber
 
-    return Scrubber(CurateConfig())
+    return Scrubber(PLACEHOLDERS)
 
 
 def record_with_text_everywhere(text: str) -> CallRecord:
@@ -117,7 +119,7 @@ def test_numbers_that_are_not_phones_are_kept_and_phone_formats_are_found(scrubb
 def test_a_street_address_is_replaced_whole_but_bare_numbers_stay(scrubber):
     text = "Send it to 742 Evergreen Terrace, Springfield 49007 by Friday."
     scrubbed = scrubber.call().text(text, "u")  # one placeholder per word, as for names
-    assert scrubbed.startswith("Send it to <LOCATION_1> ") and scrubbed.endswith("> by Friday.")
+    assert scrubbed.startswith("Send it to <STREET_ADDRESS_1> ") and scrubbed.endswith("> by Friday.")
     assert not any(word in scrubbed for word in ("742", "Evergreen", "Springfield", "49007")), scrubbed
     for text in ("Book a table for 9 people at 7pm on Friday", "Room 12 please, 2 nights"):
         assert scrubber.call().text(text, "u") == text
@@ -126,13 +128,14 @@ def test_a_street_address_is_replaced_whole_but_bare_numbers_stay(scrubber):
 def test_hash_and_redact_operators(monkeypatch):
     from llm2slm.curation.scrub import Scrubber
 
+    monkeypatch.delenv("LLM2SLM_SCRUB_SALT", raising=False)
     with pytest.raises(ValueError, match="LLM2SLM_SCRUB_SALT"):
-        Scrubber(CurateConfig(operator="hash", scrub=["EMAIL"]))
+        Scrubber(CurateConfig(policy={"EMAIL": "hash"}))
     monkeypatch.setenv("LLM2SLM_SCRUB_SALT", "a-salt-of-enough-length")
-    hashed = Scrubber(CurateConfig(operator="hash", scrub=["EMAIL"]))
+    hashed = Scrubber(CurateConfig(policy={"EMAIL": "hash"}))
     first = hashed.call().text("mail ann@mail.com", "u")
     assert re.fullmatch(r"mail [0-9a-f]{64}", first) and hashed.call().text("mail ann@mail.com", "u") == first
-    redacted = Scrubber(CurateConfig(operator="redact", scrub=["EMAIL"])).call()
+    redacted = Scrubber(CurateConfig(policy={"EMAIL": "redact"})).call()
     assert redacted.text("mail ann@mail.com or bob@mail.com", "u") == "mail <EMAIL> or <EMAIL>"
 
 
@@ -142,5 +145,5 @@ def test_building_a_scrubber_keeps_tldextract_offline_before_presidio_is_importe
     from llm2slm.curation.scrub import Scrubber
 
     monkeypatch.delenv("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", raising=False)
-    Scrubber(CurateConfig(scrub=["EMAIL"]))
+    Scrubber(CurateConfig(policy={"EMAIL": "placeholder"}))
     assert os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] == ""  # set by the scrubber, not by an import

@@ -106,6 +106,32 @@ def test_mlflow_holds_stage_runs_and_a_registered_model_that_predicts(project, d
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
 
 
+def test_no_planted_value_leaves_the_store_in_clear(project, demo_run):
+    """Every file the demo wrote under the project (datasets, DVC cache and remote, MLflow runs and artifacts, models,
+    reports, logs), read inside Parquet, gzip and JSON: no planted personal value but in the admins' examples."""
+    from llm2slm.capture import parse_jsonl
+    from llm2slm.capture.local import open_store, pipeline_principal
+    from llm2slm.common.artifacts import Artifacts
+    from llm2slm.common.config import load_config
+    from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
+    from llm2slm.sample.common import default_sources_dir
+    from llm2slm.sample.pii import load_values, planted_values
+    from llm2slm.testing.leaks import find_values
+
+    known = load_values(default_sources_dir())
+    key = {row["id"]: row["pii_types"] for row in read_answer_key(bundled_answer_key_path())}
+    values = {v for r in parse_jsonl(bundled_trace_path()) if key[r.id]
+              for v in planted_values(r.last_user_message(), tuple(key[r.id].split(";")), known)}
+    cfg = load_config(project)
+    captured = " ".join(r.last_user_message() for r in open_store(cfg).read(pipeline_principal(cfg)))
+    assert sum(v in captured for v in values) >= 10  # the sample holds planted values: the search can find some
+    found = find_values(project, values)
+    admin = Artifacts(cfg.paths).admin_examples
+    assert set(found) <= {admin}, {str(p.relative_to(project)): sorted(v)[:3] for p, v in found.items()}
+    if admin in found:
+        assert oct(admin.stat().st_mode & 0o777) == oct(0o600)
+
+
 def test_convert_on_an_empty_store_fails_clearly(tmp_path, repo_root):
     shutil.copy(repo_root / "params.yaml", tmp_path / "params.yaml")
     result = subprocess.run([CLI, "convert", "--project", str(tmp_path)], capture_output=True, text=True,

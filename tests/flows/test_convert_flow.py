@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections import Counter
 
@@ -94,6 +95,7 @@ def test_the_flow_completes_and_every_task_run_completes(run):
     trained = [o for o in summary.outcomes if o.version]
     kept = [o for o in summary.outcomes if o.decision == "llm"]
     assert len(trained) == 2 and len(kept) == 1 and kept[0].output_shape == "tool_call"
+    assert all(o.raw_agreement is not None for o in trained)  # also scored on the test calls as captured
     runs = _task_runs(state.state_details.flow_run_id)
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
     counts = Counter(r.name.rsplit("-", 1)[0] for r in runs)  # a task run is named <task>-<3 characters>
@@ -119,6 +121,10 @@ def test_every_catalogued_dataset_exists_and_dvc_versions_it(run, project):
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"export", "curate", "cluster", "split"}
     assert any((art.paths.dvc_remote).rglob("*"))
+    # captured text leaves the store only scrubbed, owner-only: export wrote a manifest, not the calls
+    assert not list(art.paths.data_dir.glob("raw*.parquet"))
+    assert stat.S_IMODE(art.curated.stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (art.paths.data_dir, art.tasks)} == {0o700}
 
 
 def test_the_registered_versions_carry_their_task_and_dataset(run, project, monkeypatch):

@@ -1,8 +1,8 @@
 """`dvc repro` of the curate and cluster stages in a temporary git repository reproduces byte-identical outputs.
 
-`dvc repro` runs the curate and cluster stages on a small synthetic raw snapshot; then their outputs are deleted
-(the task-id registry with them, as in a fresh clone) and the stages are forced to run again without DVC's run
-cache: every output must come back with the hash dvc.lock recorded.
+`dvc repro` runs the export, curate and cluster stages on a small synthetic trace in the call store; then the
+curate and cluster outputs are deleted (the task-id registry with them, as in a fresh clone) and the stages are
+forced to run again without DVC's run cache: every output must come back with the hash dvc.lock recorded.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from llm2slm.capture import open_store
 from llm2slm.common.config import load_config
-from llm2slm.common.snapshot import write_snapshot
 from llm2slm.lineage.dvc import ensure_repo, out_hashes
 from tests.discovery.synthetic import trace
 
@@ -46,9 +46,10 @@ def test_dvc_repro_of_curate_and_cluster_is_byte_identical(tmp_path, repo_root):
     ensure_repo(tmp_path, cfg.paths.dvc_cache, cfg.paths.dvc_remote)
     records, _ = trace({"triage": 120, "extract": 90, "tools": 60}, seed=5)
     data = cfg.paths.data_dir
-    write_snapshot(records, data / "raw.parquet")
+    with open_store(cfg) as store:
+        store.append(records)
 
-    for stage in ("curate", "cluster"):
+    for stage in ("export", "curate", "cluster"):
         _dvc(tmp_path, "repro", "--single-item", stage)
     first = {name: _md5(data / name) for name in OUTS}
     locked = out_hashes(tmp_path)

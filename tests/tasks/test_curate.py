@@ -5,11 +5,11 @@ import pytest
 
 from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import CurateConfig
-from llm2slm.common.snapshot import read_snapshot, write_snapshot
+from llm2slm.common.snapshot import read_snapshot
 from llm2slm.curation.pipeline import CurationError, curate_records
 from tasks.curate import curate
 from tests.factories import make_record
-from tests.tasks.conftest import project_config
+from tests.tasks.conftest import capture, project_config
 
 CARD = "4111 1111 1111 1111"
 
@@ -18,17 +18,17 @@ def test_failed_and_duplicate_calls_are_dropped_and_counted():
     ok = [make_record(i, f"question {i}") for i in range(4)]
     duplicate = make_record(10, "question 1")
     failed = make_record(11, "boom", answer="", status="error", finish_reason="error", error="upstream timeout")
-    curated = curate_records([*ok, duplicate, failed], CurateConfig(scrub=[]))
+    curated = curate_records([*ok, duplicate, failed], CurateConfig(policy={}))
     kept, audit = curated.records, curated.audit
     assert [r.id for r in kept] == [r.id for r in ok]
     assert audit.removed == {"duplicate": 1, "error": 1}
     assert (audit.n_in, audit.n_out) == (6, 4)
 
 
-def test_calls_that_differ_only_in_personal_data_are_duplicates_after_scrubbing():
+def test_calls_that_differ_only_in_personal_data_are_duplicates_after_placeholders():
     first = make_record(1, "My email is ann@mail.com, please reset my password link")
     second = make_record(2, "My email is bob@site.org, please reset my password link")
-    curated = curate_records([first, second], CurateConfig(scrub=["EMAIL"]))
+    curated = curate_records([first, second], CurateConfig(policy={"EMAIL": "placeholder"}))
     kept, audit = curated.records, curated.audit
     assert [r.id for r in kept] == ["call-000001"] and audit.removed == {"duplicate": 1}
 
@@ -36,9 +36,10 @@ def test_calls_that_differ_only_in_personal_data_are_duplicates_after_scrubbing(
 def test_stage_writes_snapshot_audit_and_admin_only_examples(tmp_path):
     records = [make_record(1, f"mail me: a.b@c.io, card {CARD}", answer="Noted a.b@c.io"),
                make_record(2, "no pii here")]
-    cfg = project_config(tmp_path, curate={"scrub": ["EMAIL", "PHONE", "CREDIT_CARD"]})
+    cfg = project_config(tmp_path, curate={"policy": {"EMAIL": "placeholder", "PHONE": "placeholder",
+                                                      "CREDIT_CARD": "placeholder"}})
     art = Artifacts(cfg.paths)
-    write_snapshot(records, art.raw)
+    capture(cfg, records)
     examples = art.admin_examples
     audit = curate.fn(cfg)
     assert audit.replaced == {"CREDIT_CARD": 1, "EMAIL": 2} and audit.calls_with_pii == 1
@@ -57,11 +58,11 @@ def test_stage_writes_snapshot_audit_and_admin_only_examples(tmp_path):
 def test_curation_is_deterministic(tmp_path):
     records = [make_record(i, f"I'm Maria Garcia, call +1 415-555-01{i:02d} about order {i}") for i in range(30)]
     records += [make_record(100 + i, records[i].last_user_message() + "!") for i in range(5)]
+    cfg = project_config(tmp_path)
+    art = Artifacts(cfg.paths)
+    capture(cfg, records)
     outputs = []
-    for run in ("a", "b"):
-        cfg = project_config(tmp_path / run)
-        art = Artifacts(cfg.paths)
-        write_snapshot(records, art.raw)
+    for _ in range(2):
         curate.fn(cfg)
         outputs.append((art.curated.read_bytes(), art.curate_audit.read_text()))
     assert outputs[0] == outputs[1]
@@ -70,7 +71,7 @@ def test_curation_is_deterministic(tmp_path):
 def test_nothing_left_or_nothing_in_is_refused_and_nothing_is_written(tmp_path):
     cfg = project_config(tmp_path)
     art = Artifacts(cfg.paths)
-    write_snapshot([make_record(1, "boom", answer="", status="error", finish_reason="error")], art.raw)
+    capture(cfg, [make_record(1, "boom", answer="", status="error", finish_reason="error")])
     with pytest.raises(CurationError, match="nothing left to learn from"):
         curate.fn(cfg)
     assert not art.curated.exists() and not art.curate_audit.exists()
@@ -80,8 +81,8 @@ def test_nothing_left_or_nothing_in_is_refused_and_nothing_is_written(tmp_path):
 
 def test_audit_names_the_tagger_that_scrubbed_names(tmp_path):
     records = [make_record(1, "Please ask Maria Gonzalez about my order")]
-    with_names = curate_records(records, CurateConfig(scrub=["PERSON"], dedup="none")).audit
-    without = curate_records(records, CurateConfig(scrub=["EMAIL"], dedup="none")).audit
+    with_names = curate_records(records, CurateConfig(policy={"PERSON": "surrogate"}, dedup="none")).audit
+    without = curate_records(records, CurateConfig(policy={"EMAIL": "surrogate"}, dedup="none")).audit
     assert with_names.ner_model.startswith("ner_tagger.npz sha256:") and len(with_names.ner_model) == 38
     assert without.ner_model == ""
     other = tmp_path / "ner_tagger.npz"

@@ -1,4 +1,5 @@
 import json
+import stat
 
 import pytest
 
@@ -26,6 +27,16 @@ def test_the_task_writes_each_part_and_the_index(cfg, art):
     assert sum(len(rows) for rows in written.values()) == 99
     index = json.loads((art.tasks / "index.json").read_text())
     assert index == [c.model_dump() for c in counts] and index[1]["train"] == len(written["train"])
+
+
+def test_the_splits_are_owner_only(cfg, art):
+    _inputs(art)
+    split.fn(cfg)
+    folders = [art.tasks, *(p for p in art.tasks.rglob("*") if p.is_dir())]
+    files = [p for p in art.tasks.rglob("*") if p.is_file()]
+    assert len(folders) == 3 and len(files) == 7
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folders} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
 
 
 def test_split_is_deterministic(cfg, art):

@@ -96,3 +96,13 @@ def test_span_tagger_recipe_needs_fields():
     with pytest.raises(ValueError, match="fields"):
         recipe_for(candidate, task_stats_from_rows([{"messages": [], "answer": a} for a in ("yes", "no")]))
     assert json.loads(slot_rows(1, 5)[0]["answer"]) is not None
+
+
+def test_pieces_of_one_word_stay_in_the_span_of_its_first_piece():
+    text = "under Weddel Sm, party of 2"
+    offsets = [(0, 5), (6, 9), (9, 12), (13, 15), (15, 16), (17, 22), (23, 25), (26, 27)]
+    tags = [0, 1, 3, 0, 5, 0, 0, 5]  # O B-date B-people ("del" of "Weddel") O B-time (the "," after "Sm") O O B-time
+    assert decode_tags(tags, offsets, len(FIELDS)) == {0: (6, 9), 1: (9, 12), 2: (15, 16)}  # pieces as tagged
+    words = decode_tags(tags, offsets, len(FIELDS), text)
+    assert words == {0: (6, 12), 2: (15, 16)}  # "Weddel" whole; "," is no piece of "Sm"; the first time wins
+    assert decode_tags([0, 1], [(0, 2), (2, 4)], len(FIELDS), "Weddel"[:4]) == {}  # a word whose first piece is O
