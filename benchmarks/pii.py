@@ -297,6 +297,35 @@ def trace_check() -> str:
             "have every word of it gone from the user message.\n")
 
 
+def presidio_false_positives() -> str:
+    """The same false-positive rate for Presidio offline: the share of the bundled trace's calls with nothing
+    planted whose user messages or answers hold anything it finds (what its anonymizer would change)."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+
+    from llm2slm.capture import parse_jsonl
+    from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
+
+    nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+    nlp_engine.load()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
+    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    planted = {row["id"]: row["pii_types"] for row in read_answer_key(bundled_answer_key_path())}
+    clean = [r for r in parse_jsonl(bundled_trace_path()) if not planted[r.id]]
+    changed, undated, kinds = 0, 0, Counter()
+    for record in clean:
+        found = {r.entity_type for text in visible_fields(record) if text.strip()
+                 for r in analyzer.analyze(text=text, language="en")}
+        changed += bool(found)
+        undated += bool(found - {"DATE_TIME"})
+        kinds.update(found)
+    top = ", ".join(f"{k} {n}" for k, n in kinds.most_common(5))
+    return (f"Presidio offline on the same {len(clean):,} calls: **{undated / len(clean):.2%}** ({undated:,}) hold "
+            f"something it finds other than a date, {changed / len(clean):.2%} ({changed:,}) with dates "
+            f"(calls by type: {top}).\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-write", action="store_true", help="print the table only")
@@ -329,7 +358,7 @@ def main() -> None:
              "when its context says so, else `NAME` (kept by the default policy). Names counted per entity span.\n\n"
              + private_table(held_out, sections))
     if args.trace:
-        body += "\n" + trace_check()
+        body += "\n" + trace_check() + "\n" + presidio_false_positives()
     body += "\nRun: `.venv/bin/python benchmarks/pii.py --trace`.\n"
     print(body)
     if not args.no_write:
