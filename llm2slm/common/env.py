@@ -54,6 +54,8 @@ def prepare_environment(config: Config) -> dict[str, str]:
     home = config.paths.home
     for folder in (home, config.paths.prefect_home, config.paths.mlflow_dir, config.paths.ray_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    if home.stat().st_uid == os.getuid():  # it holds captured text (datasets, examples, MLflow artifacts)
+        home.chmod(0o700)
     values = quiet_offline_defaults()
     values.update(
         {

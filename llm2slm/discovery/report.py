@@ -12,7 +12,7 @@ import base64
 import html
 from pathlib import Path
 
-from llm2slm.common.files import atomic_write_text
+from llm2slm.common.files import PRIVATE_FILE, atomic_write_text
 from llm2slm.discovery.catalogue import Catalogue, TaskEntry
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:72em}table{border-collapse:collapse;margin:1em 0}"
@@ -79,4 +79,4 @@ def render_report(catalogue: Catalogue, png: bytes | None) -> str:
 def write_report(catalogue: Catalogue, png_path: Path | None, path: Path) -> None:
     png = Path(png_path).read_bytes() if png_path and Path(png_path).is_file() else None
     text = render_report(catalogue, png)
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, mode=PRIVATE_FILE)  # it shows (scrubbed) example calls of each task

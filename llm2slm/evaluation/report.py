@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llm2slm.common.files import atomic_path, atomic_write_text
+from llm2slm.common.files import PRIVATE_FILE, atomic_path, atomic_write_text
 
 QUALITY_ORDER = ("agreement", "accuracy", "macro_f1", "json_valid", "field_f1", "function_name_accuracy",
                  "argument_exact_match", "rouge_l")
@@ -123,6 +123,6 @@ def write_report(task_id: str, task_name: str, evaluations: Sequence[Any], chose
         raise ValueError(f"task {task_id}: no evaluation to report")
     markdown, png = Path(out_dir) / "report.md", Path(out_dir) / "report.png"
     text = render_markdown(task_id, task_name, evaluations, chosen, gate_metric)
-    atomic_write_text(markdown, text + "\n")
+    atomic_write_text(markdown, text + "\n", mode=PRIVATE_FILE)  # its examples are (scrubbed) captured answers
     plot_report(task_id, evaluations, png)
     return markdown, png
