@@ -110,16 +110,22 @@ def ours():
     return detect, run, tagger.cache.table.clear
 
 
-def presidio_offline():
+def presidio_analyzer():
+    """Presidio's offline configuration: its predefined recognizers with no NLP model."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
-    from presidio_anonymizer import AnonymizerEngine
 
     nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     nlp_engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
-    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def presidio_offline():
+    from presidio_anonymizer import AnonymizerEngine
+
+    analyzer = presidio_analyzer()
     anonymizer = AnonymizerEngine()
 
     def detect(text: str) -> list[tuple[int, int, str]]:
@@ -300,17 +306,10 @@ def trace_check() -> str:
 def presidio_false_positives() -> str:
     """The same false-positive rate for Presidio offline: the share of the bundled trace's calls with nothing
     planted whose user messages or answers hold anything it finds (what its anonymizer would change)."""
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NoOpNlpEngine
-
     from llm2slm.capture import parse_jsonl
     from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, read_answer_key
 
-    nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
-    nlp_engine.load()
-    registry = RecognizerRegistry(supported_languages=["en"])
-    registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
-    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    analyzer = presidio_analyzer()
     planted = {row["id"]: row["pii_types"] for row in read_answer_key(bundled_answer_key_path())}
     clean = [r for r in parse_jsonl(bundled_trace_path()) if not planted[r.id]]
     changed, undated, kinds = 0, 0, Counter()
