@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -28,12 +29,16 @@ from starlette.routing import Route
 
 from llm2slm.capture.keys import AuthError, KeyRing, Principal, Role
 from llm2slm.capture.metrics import GatewayMetrics
+from llm2slm.capture.routing import route_headers, routed_call
 from llm2slm.capture.upstream import UpstreamPool
 from llm2slm.capture.records import (CallContext, ParsedRequest, RequestError, SSEParser, StreamAssembler,
                                      build_record, error_text, parse_request)
 from llm2slm.capture.writer import CaptureError, RecordWriter
 from llm2slm.common.config import GatewayConfig
 from llm2slm.common.schema import CallRecord, Source
+
+if TYPE_CHECKING:
+    from llm2slm.serving.router import Router
 
 log = logging.getLogger("llm2slm.capture.gateway")
 DONE = "[DONE]"
@@ -64,13 +69,15 @@ class Gateway:
     """State of one gateway app: settings, key ring, writer, metrics and the pooled upstream connections."""
 
     def __init__(self, settings: GatewayConfig, keyring: KeyRing, writer: RecordWriter,
-                 upstream_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None):
+                 upstream_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 router: Router | None = None):
         self.settings = settings
+        self.router = router
         self.keyring = keyring
         self.writer = writer
         self.upstream = UpstreamPool(settings.upstream_base_url, upstream_key, settings.upstream_timeout_s,
                                      transport)
-        self.metrics = GatewayMetrics(writer)
+        self.metrics = GatewayMetrics(writer, router)
         self.extra_keys = frozenset(settings.extra_request_keys)
 
     async def aclose(self) -> None:
@@ -135,12 +142,19 @@ class Gateway:
             response: Response = error_response(exc.status, exc.message, exc.kind)
         else:
             context = self.context(request, principal, parsed)
-            if parsed.stream:
+            local = await self.route(raw, parsed, context, started) if self.router is not None else None
+            if local is not None:
+                response = local
+            elif parsed.stream:
                 response = await self.forward_stream(raw, parsed, context, started)
             else:
                 response = await self.forward(raw, parsed, context, started)
         self.metrics.observe(response.status_code, time.perf_counter() - started)
         return response
+
+    async def route(self, raw: bytes, parsed: ParsedRequest, context: CallContext, started: float) -> Response | None:
+        """The specialist's answer when the router gives the call to one; None when it goes upstream."""
+        return await routed_call(self, raw, parsed, context, started)
 
     async def forward(self, raw: bytes, parsed: ParsedRequest, context: CallContext, started: float) -> Response:
         sent = time.perf_counter()
@@ -163,22 +177,27 @@ class Gateway:
                 return error_response(502, f"the upstream answer could not be recorded: {str(exc)[:200]}",
                                       "capture_error")
         else:
-            failure = await self.store(record)
+            failure = await self.store(record, context)
             if failure is not None:
                 return failure
         media = upstream.headers.get("content-type", "application/json")
-        return Response(content=answer, status_code=upstream.status_code, media_type=media)
+        return Response(content=answer, status_code=upstream.status_code, media_type=media,
+                        headers=route_headers(context.route))
 
-    async def store(self, record: CallRecord) -> Response | None:
+    async def store(self, record: CallRecord, context: CallContext | None = None) -> Response | None:
         """None once the record is durable; else the 503 to answer (or None when failing open)."""
         try:
             await self.writer.write(record)
-            return None
         except CaptureError as exc:
             if self.settings.fail_open:
                 return None
             return error_response(503, f"the call could not be recorded, so it is not answered: {exc}",
                                   "capture_error")
+        if record.route is not None and self.router is not None:
+            self.router.stored(record)
+        if context is not None and context.stored is not None and record.status == "ok":
+            context.stored(record)
+        return None
 
     async def upstream_unreachable(self, exc: Exception, parsed: ParsedRequest, context: CallContext,
                                    started: float) -> Response:
@@ -213,7 +232,7 @@ class Gateway:
         media = upstream.headers.get("content-type", "text/event-stream")
         # the background release also runs when the agent hangs up before the stream starts (release is idempotent)
         return StreamingResponse(self.relay(upstream, parsed, context, started), media_type=media,
-                                 headers={"cache-control": "no-cache"},
+                                 headers={"cache-control": "no-cache", **route_headers(context.route)},
                                  background=BackgroundTask(self.upstream.release, upstream))
 
     async def relay(self, upstream: httpx.Response, parsed: ParsedRequest, context: CallContext,
@@ -250,7 +269,7 @@ class Gateway:
             failure: Response | None = None if self.settings.fail_open else error_response(
                 502, f"the upstream answer could not be recorded: {str(exc)[:200]}", "capture_error")
         else:
-            failure = await self.store(record)
+            failure = await self.store(record, context)
         if failure is None:
             return None
         return b"data: " + bytes(failure.body) + b"\n\n"
@@ -258,9 +277,11 @@ class Gateway:
     async def healthz(self, request: Request) -> Response:  # noqa: ARG002
         if not self.writer.healthy():
             return JSONResponse({"status": "unhealthy", "reason": "the capture writer stopped"}, status_code=503)
-        return JSONResponse({"status": "ok", "queued": self.writer.queued(),
-                             "written": self.writer.counts.written, "dropped": self.writer.counts.dropped,
-                             "failed": self.writer.counts.failed})
+        body = {"status": "ok", "queued": self.writer.queued(), "written": self.writer.counts.written,
+                "dropped": self.writer.counts.dropped, "failed": self.writer.counts.failed}
+        if self.router is not None:
+            body["routes"] = self.router.table.view()
+        return JSONResponse(body)
 
     async def metrics_endpoint(self, request: Request) -> Response:  # noqa: ARG002
         body, content_type = self.metrics.render()
@@ -279,18 +300,22 @@ def _add_chunk(assembler: StreamAssembler, payload: str | None) -> None:
 
 
 def create_app(settings: GatewayConfig, keyring: KeyRing, writer: RecordWriter, upstream_key: str | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """The gateway as an ASGI app; `app.state.gateway` holds its state (metrics, writer)."""
-    gateway = Gateway(settings, keyring, writer, upstream_key, transport)
+               transport: httpx.AsyncBaseTransport | None = None, router: Router | None = None) -> Starlette:
+    """The gateway as an ASGI app; `app.state.gateway` holds its state (metrics, writer, router)."""
+    gateway = Gateway(settings, keyring, writer, upstream_key, transport, router)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:  # noqa: ARG001
         writer.start()
         gateway.upstream.prepare()
+        if router is not None:
+            router.start()
         log.info("gateway ready: forwarding to %s", settings.upstream_base_url)
         try:
             yield
         finally:
+            if router is not None:
+                router.stop()
             await gateway.aclose()
             writer.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -33,8 +34,38 @@ class _WriterCollector(Collector):
                                 value=self.writer.queued())
 
 
+class _RouterCollector(Collector):
+    """The router's counters, read when scraped: calls by task and route, fallbacks by reason, shadow comparisons,
+    the version each live route serves."""
+
+    def __init__(self, router: Any):
+        self.router = router
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.router.counts
+        for name, text, labels, counter in (
+            ("llm2slm_route_calls", "calls by task and route (specialist, llm, fallback)", ["task", "route"],
+             counts.calls),
+            ("llm2slm_route_fallbacks", "calls the LLM answered because the specialist failed, by reason",
+             ["task", "reason"], counts.fallbacks),
+            ("llm2slm_route_shadow", "shadow comparisons by outcome (agree, disagree, error, dropped)",
+             ["task", "outcome"], counts.shadow),
+        ):
+            family = CounterMetricFamily(name, text, labels=labels)
+            for key, value in sorted(counter.items()):
+                family.add_metric(list(key), value)
+            yield family
+        version = GaugeMetricFamily("llm2slm_route_version", "model version each live route serves (1 per route)",
+                                    labels=["task", "model", "version", "mode"])
+        for task, route in sorted(self.router.table.routes.items()):
+            version.add_metric([task, route.name, route.version, route.mode], 1)
+        yield version
+        yield CounterMetricFamily("llm2slm_route_refresh_errors", "route refreshes that failed (last good kept)",
+                                  value=self.router.table.errors)
+
+
 class GatewayMetrics:
-    def __init__(self, writer: RecordWriter):
+    def __init__(self, writer: RecordWriter, router: Any = None):
         self.registry = CollectorRegistry()
         self.requests = Counter("llm2slm_gateway_requests", "chat-completion requests answered, by HTTP status",
                                 ["code"], registry=self.registry)
@@ -45,6 +76,8 @@ class GatewayMetrics:
                                           "time the upstream LLM took to answer (headers), seconds",
                                           buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_WriterCollector(writer))
+        if router is not None:
+            self.registry.register(_RouterCollector(router))
         self._by_code: dict[int, Counter] = {}
 
     def observe(self, status: int, seconds: float) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +24,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from llm2slm.common.errors import describe_validation_error
-from llm2slm.common.schema import CallRecord, Message, Source, Tool, Usage, estimate_tokens, request_chars
+from llm2slm.common.schema import (CallRecord, Message, RouteInfo, Source, Tool, Usage, estimate_tokens,
+                                   request_chars)
 
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call", "error"}
 ERROR_TEXT_CHARS = 500  # characters of an upstream error body kept in the record
@@ -174,6 +176,8 @@ class CallContext:
     trace_id: str | None = None
     span_id: str | None = None
     parent_span_id: str | None = None
+    route: RouteInfo | None = None  # how the router answered the call (None: no router, or no live route)
+    stored: Callable[[CallRecord], None] | None = None  # called once the call's record is durable
 
 
 def build_record(request: ParsedRequest, answer: dict[str, Any] | None, latency_ms: float, context: CallContext,
@@ -194,7 +198,8 @@ def build_record(request: ParsedRequest, answer: dict[str, Any] | None, latency_
         id=uuid.uuid4().hex, timestamp=context.started, model=model, messages=request.messages,
         tools=request.tools, response=message, finish_reason=finish, usage=usage,
         latency_ms=max(0.0, float(latency_ms)), source=context.source, trace_id=context.trace_id,
-        span_id=context.span_id, parent_span_id=context.parent_span_id, status=status, error=error)
+        span_id=context.span_id, parent_span_id=context.parent_span_id, status=status, error=error,
+        route=context.route)
 
 
 def error_text(status_code: int, body: bytes | str) -> str:

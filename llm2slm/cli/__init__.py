@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from llm2slm.registry.outcomes import ConversionSummary
 
 MIN_SAMPLE = 20  # calls: fewer cannot be split into train/val/test per task
+DEMO_REPLAY_SHARE = 0.3  # the latest 30% of the trace's calls are replayed through the gateway after the conversion
 
 app = typer.Typer(
     help="llm2slm turns an agent's logged LLM calls into small specialist models.\n\n"
@@ -85,8 +86,13 @@ def convert(project: ProjectOpt = None, home: HomeOpt = None) -> None:
 
 @app.command()
 def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsample of N calls.")] = None,
+         replay: Annotated[float, typer.Option(
+             help="Share of the latest calls held back from the conversion and replayed through the gateway with "
+                  "the champions serving (0: no replay).")] = DEMO_REPLAY_SHARE,
          project: ProjectOpt = None, home: HomeOpt = None) -> None:
-    """Ingest the bundled agent trace (or a subsample) and run the conversion on it."""
+    """Ingest the bundled agent trace (or a subsample) less its latest calls, run the conversion on it, then replay
+    the latest calls through the gateway with each task's champion serving."""
+    from llm2slm.cli.replay import print_replay, replay_later_calls
     from llm2slm.cli.summary import print_summary
     from llm2slm.sample import bundled_answer_key_path, load_answer_key
     from llm2slm.sample.ingest import ingest_sample
@@ -94,9 +100,14 @@ def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsam
     cfg = setup(project, home)
     if sample is not None and sample < MIN_SAMPLE:
         fail(f"--sample {sample}: use at least {MIN_SAMPLE} calls", USAGE)
-    typer.echo(ingest_sample(cfg, sample))
+    if not 0 <= replay < 0.9:
+        fail(f"--replay {replay}: use a share in [0, 0.9)", USAGE)
+    message, later = ingest_sample(cfg, sample, replay_share=replay)
+    typer.echo(message)
     summary = _run_flow(cfg)
     print_summary(summary, cfg, answer_key=load_answer_key(bundled_answer_key_path()))
+    if later:
+        print_replay(replay_later_calls(cfg, summary, later))
 
 
 def _run_flow(cfg: Config) -> "ConversionSummary":

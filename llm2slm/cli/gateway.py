@@ -26,7 +26,8 @@ def gateway(
     project: ProjectOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Serve POST /v1/chat/completions: forward each call to the upstream LLM and record it in the store.
+    """Serve POST /v1/chat/completions: answer each call with its task's champion specialist where its route is
+    on (docs/serving.md), else forward it to the upstream LLM; record every call in the store.
 
     Agents authenticate with an API key of role `agent`; /healthz and /metrics (Prometheus) are open."""
     from pydantic import ValidationError
@@ -71,7 +72,10 @@ def serve(cfg: Config, settings: GatewayConfig) -> None:
 
     store, keyring = _open_parts(cfg)
     writer = RecordWriter(store, settings.queue_size, settings.batch_size, settings.commit_linger_ms)
-    app = create_app(settings, keyring, writer, upstream_key_from_env(settings))
+    from llm2slm.serving.build import build_router
+
+    router = build_router(cfg)
+    app = create_app(settings, keyring, writer, upstream_key_from_env(settings), router=router)
     log.info("gateway on http://%s:%d -> %s, store %s", settings.host, settings.port, settings.upstream_base_url,
              cfg.paths.store)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,

@@ -52,9 +52,13 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("admin_examples", "admin/curate_examples.jsonl", root="home",
              description="before/after scrubbing examples, owner-only (0600)"),
     Artifact("models", "models", root="home", folder=True, description="fine-tuned specialists per task"),
+    Artifact("serving_models", "serving/models", root="home", folder=True,
+             description="registered versions the gateway downloaded to serve"),
     Artifact("reports", "runs/reports", root="home", folder=True, description="per-task evaluation reports"),
     Artifact("runs", "runs", root="home", folder=True, description="Ray Train storage: checkpoints, results"),
     Artifact("last_summary", "runs/last_summary.json", root="home", description="the last conversion's table"),
+    Artifact("replay_report", "runs/replay.json", root="home",
+             description="the demo's replay through the gateway: share and agreement of the specialists per task"),
 )
 BY_KEY = {a.key: a for a in ARTIFACTS}
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call", "error"]
@@ -67,6 +67,25 @@ class Source(_Strict):
     session: str | None = Field(default=None, description="pseudonymous session id")
 
 
+RouteName = Literal["specialist", "llm", "fallback"]
+RouteMode = Literal["off", "shadow", "canary", "on"]
+
+
+class RouteInfo(_Strict):
+    """How the gateway's router answered a call: by a task's specialist, by the LLM, or by the LLM after the
+    specialist failed (fallback)."""
+
+    route: RouteName
+    task_id: str = Field(description="the task the call was placed in ('none': no task)")
+    mode: RouteMode = Field(description="the task's route mode when the call came")
+    model: str | None = Field(None, description="the specialist's registered model name")
+    version: str | None = Field(None, description="the specialist's model version")
+    confidence: float | None = Field(None, ge=0, le=1, description="the specialist's own confidence in its answer")
+    threshold: float | None = Field(None, description="the task's calibrated confidence threshold")
+    placement_confidence: float | None = Field(None, ge=0, le=1, description="the assigner's confidence in the task")
+    fallback_reason: str | None = Field(None, description="why the specialist's answer was not used")
+
+
 class CallRecord(_Strict):
     """One non-human LLM call made by an agent: request, response, cost and provenance."""
 
@@ -86,6 +105,7 @@ class CallRecord(_Strict):
     parent_span_id: str | None = None
     status: Literal["ok", "error"] = "ok"
     error: str | None = None
+    route: RouteInfo | None = Field(None, description="set by the gateway's router (schema 1.1)")
 
     @field_validator("schema_version")
     @classmethod

@@ -2,6 +2,8 @@
 
 Reasons, tried in this order (the first that applies is counted):
 - `error`: the call failed (`status` error or `finish_reason` error).
+- `specialist_answer`: a specialist answered the call, not the LLM (the gateway's route `specialist`): a model
+  must never be trained on its own answers as if they were the LLM's.
 - `empty_response`: the answer has neither text nor tool calls.
 - `truncated`: the answer was cut at the token limit (`finish_reason` length).
 - `invalid_tool_call`: a tool call whose arguments are not a JSON object, name a tool the request did not offer,
@@ -18,7 +20,7 @@ from functools import lru_cache
 
 from llm2slm.common.schema import CallRecord
 
-REASONS = ("error", "empty_response", "truncated", "invalid_tool_call", "refusal")
+REASONS = ("error", "specialist_answer", "empty_response", "truncated", "invalid_tool_call", "refusal")
 
 
 class FailureFilter:
@@ -40,6 +42,10 @@ class FailureFilter:
 
     def _error(self, record: CallRecord) -> bool:
         return record.status == "error" or record.finish_reason == "error"
+
+    def _specialist_answer(self, record: CallRecord) -> bool:
+        route = getattr(record, "route", None)
+        return route is not None and route.route == "specialist"
 
     def _empty_response(self, record: CallRecord) -> bool:
         return not (record.response.content or "").strip() and not record.response.tool_calls

@@ -27,6 +27,7 @@ CREATED = 1_700_000_000  # fixed `created` timestamp, seconds, so answers are by
 PIECE_CHARS = 8  # characters of content or arguments per streamed chunk
 
 Send = Callable[[dict[str, Any]], Any]
+Recorded = dict[str, tuple[dict[str, Any], str, dict[str, int], str]]  # key -> (message, finish, usage, model)
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -58,23 +59,33 @@ def _usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion_body(body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+def conversation_key(messages: Any, tools: Any) -> str:
+    """What identifies a request's conversation: the SHA-256 of its messages and tools as canonical JSON."""
+    return hashlib.sha256(json.dumps([messages, tools or None], sort_keys=True).encode()).hexdigest()
+
+
+def completion_body(body: dict[str, Any], raw: bytes, recorded: "Recorded | None" = None) -> dict[str, Any]:
     # the answer depends on the conversation only, so a streamed and a plain request get the same tool-call id
-    conversation = json.dumps([body.get("messages"), body.get("tools")], sort_keys=True).encode()
-    message, finish = _answer(body, hashlib.sha256(conversation).hexdigest())
+    digest = conversation_key(body.get("messages"), body.get("tools"))
+    answer = recorded.get(digest) if recorded else None
+    if answer is not None:
+        message, finish, usage, model = answer
+    else:
+        message, finish = _answer(body, digest)
+        usage, model = _usage(body, message), body.get("model", "fake")
     return {"id": f"chatcmpl-{hashlib.sha256(raw).hexdigest()[:16]}", "object": "chat.completion", "created": CREATED,
-            "model": body.get("model", "fake"), "system_fingerprint": "fp_fake",
+            "model": model, "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": _usage(body, message)}
+            "usage": usage}
 
 
 def _pieces(text: str) -> list[str]:
     return [text[i:i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)] or [""]
 
 
-def stream_chunks(body: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
+def stream_chunks(body: dict[str, Any], raw: bytes, recorded: "Recorded | None" = None) -> list[dict[str, Any]]:
     """The chunks of a streamed answer, in order (without the final [DONE])."""
-    full = completion_body(body, raw)
+    full = completion_body(body, raw, recorded)
     message, finish = full["choices"][0]["message"], full["choices"][0]["finish_reason"]
     head = {"id": full["id"], "object": "chat.completion.chunk", "created": CREATED, "model": full["model"],
             "system_fingerprint": "fp_fake"}
@@ -84,11 +95,11 @@ def stream_chunks(body: dict[str, Any], raw: bytes) -> list[dict[str, Any]]:
 
     chunks = [chunk({"role": "assistant", "content": ""})]
     if message.get("tool_calls"):
-        call = message["tool_calls"][0]
-        chunks.append(chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
-                                             "function": {"name": call["function"]["name"], "arguments": ""}}]}))
-        for piece in _pieces(call["function"]["arguments"]):
-            chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        for index, call in enumerate(message["tool_calls"]):
+            chunks.append(chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                                 "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+            for piece in _pieces(call["function"]["arguments"]):
+                chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
     else:
         chunks.extend(chunk({"content": piece}) for piece in _pieces(message["content"]))
     chunks.append(chunk({}, finish))
@@ -103,10 +114,24 @@ def _error_body(status: int) -> bytes:
                                  "param": None, "code": None}}).encode()
 
 
-class FakeLLM:
-    """An ASGI app; `received` holds the raw bodies it was sent (tests compare them with what the agent sent)."""
+def recorded_answers(records: Any) -> "Recorded":
+    """What a fake that replays a trace answers: per conversation key, each call's recorded LLM answer (message,
+    finish reason, usage, model), so a replayed request gets the answer the LLM gave when it was captured."""
+    answers: Recorded = {}
+    for record in records:
+        messages = [m.model_dump(mode="json", exclude_none=True) for m in record.messages]
+        tools = [t.model_dump(mode="json", exclude_none=True) for t in record.tools] if record.tools else None
+        answers[conversation_key(messages, tools)] = (record.response.model_dump(mode="json", exclude_none=True),
+                                                      record.finish_reason, record.usage.model_dump(), record.model)
+    return answers
 
-    def __init__(self, delay_ms: float = 0.0, keep_bodies: bool = True):
+
+class FakeLLM:
+    """An ASGI app; `received` holds the raw bodies it was sent (tests compare them with what the agent sent).
+    With `recorded` (`recorded_answers`), a request whose conversation is recorded gets its recorded answer."""
+
+    def __init__(self, delay_ms: float = 0.0, keep_bodies: bool = True, recorded: "Recorded | None" = None):
+        self.recorded = recorded
         self.delay_s = delay_ms / 1000.0
         self.keep_bodies = keep_bodies
         self.received: list[bytes] = []
@@ -137,9 +162,9 @@ class FakeLLM:
             status = int(model.split("-", 1)[1]) if model.split("-", 1)[1].isdigit() else 500
             await _respond(send, status, _error_body(status))
         elif body.get("stream"):
-            await _stream(send, stream_chunks(body, raw))
+            await _stream(send, stream_chunks(body, raw, self.recorded))
         else:
-            await _respond(send, 200, json.dumps(completion_body(body, raw)).encode())
+            await _respond(send, 200, json.dumps(completion_body(body, raw, self.recorded)).encode())
 
 
 async def _lifespan(receive: Callable, send: Send) -> None:

@@ -127,3 +127,15 @@ def test_a_shared_instruction_makes_no_two_calls_near_duplicates():
     assert len(curated.records) == 200 and curated.audit.removed == {"near_duplicate": 1}
     plain = NearDuplicates(0.9)  # without the template lines, the instruction makes most calls look alike
     assert sum(plain.is_duplicate(c) for c in calls) > 150
+
+
+def test_a_call_a_specialist_answered_is_never_a_training_example():
+    from llm2slm.common.schema import RouteInfo
+    from llm2slm.curation.filters import FailureFilter
+
+    served = make_record(1, "where is my card?", answer="card_arrival").model_copy(update={"route": RouteInfo(
+        route="specialist", task_id="task-00", mode="on", model="llm2slm-task-00", version="3", confidence=0.99)})
+    deferred = served.model_copy(update={"route": served.route.model_copy(update={"route": "llm"})})
+    check = FailureFilter()
+    assert check.reason(served) == "specialist_answer"
+    assert check.reason(deferred) is None and check.reason(make_record(2, "where is my card?")) is None
