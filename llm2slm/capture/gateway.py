@@ -30,7 +30,7 @@ from starlette.routing import Route
 from llm2slm.capture.keys import AuthError, KeyRing, Principal, Role
 from llm2slm.capture.metrics import GatewayMetrics
 from llm2slm.capture.routing import route_headers, routed_call
-from llm2slm.capture.upstream import UpstreamPool
+from llm2slm.capture.upstream import UpstreamError, UpstreamPool, UpstreamResponse
 from llm2slm.capture.records import (CallContext, ParsedRequest, RequestError, SSEParser, StreamAssembler,
                                      build_record, error_text, parse_request)
 from llm2slm.capture.writer import CaptureError, RecordWriter
@@ -76,7 +76,7 @@ class Gateway:
         self.keyring = keyring
         self.writer = writer
         self.upstream = UpstreamPool(settings.upstream_base_url, upstream_key, settings.upstream_timeout_s,
-                                     transport)
+                                     transport, settings.upstream_client)
         self.metrics = GatewayMetrics(writer, router)
         self.extra_keys = frozenset(settings.extra_request_keys)
 
@@ -160,7 +160,7 @@ class Gateway:
         sent = time.perf_counter()
         try:
             upstream = await self.upstream.post(raw)
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             return await self.upstream_unreachable(exc, parsed, context, started)
         self.metrics.upstream_latency.observe(time.perf_counter() - sent)
         latency_ms = (time.perf_counter() - started) * 1000.0
@@ -201,7 +201,7 @@ class Gateway:
 
     async def upstream_unreachable(self, exc: Exception, parsed: ParsedRequest, context: CallContext,
                                    started: float) -> Response:
-        message = f"the upstream LLM at {self.settings.upstream_base_url} did not answer: {type(exc).__name__}"
+        message = f"the upstream LLM at {self.settings.upstream_base_url} did not answer: {exc}"
         latency_ms = (time.perf_counter() - started) * 1000.0
         try:
             await self.writer.write(build_record(parsed, None, latency_ms, context, message))
@@ -214,7 +214,7 @@ class Gateway:
         sent = time.perf_counter()
         try:
             upstream = await self.upstream.open(raw)
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             return await self.upstream_unreachable(exc, parsed, context, started)
         self.metrics.upstream_latency.observe(time.perf_counter() - sent)
         if upstream.status_code != 200:
@@ -235,7 +235,7 @@ class Gateway:
                                  headers={"cache-control": "no-cache", **route_headers(context.route)},
                                  background=BackgroundTask(self.upstream.release, upstream))
 
-    async def relay(self, upstream: httpx.Response, parsed: ParsedRequest, context: CallContext,
+    async def relay(self, upstream: UpstreamResponse, parsed: ParsedRequest, context: CallContext,
                     started: float) -> AsyncIterator[bytes]:
         """Forward the upstream's events unchanged, holding back [DONE] until the record is durable."""
         parser, assembler, held = SSEParser(), StreamAssembler(), b""

@@ -188,6 +188,8 @@ class GatewayConfig(_Section):
     upstream_base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://")
     upstream_api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the upstream key")
     upstream_timeout_s: float = Field(120.0, gt=0)
+    upstream_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="HTTP client to the upstream: aiohttp (cheaper per call) or httpx (the previous one)")
     keep_alive_s: float = Field(75.0, gt=0, description="idle agent connections are kept open this long, seconds")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body accepted, bytes")
     queue_size: int = Field(10000, ge=1, description="records waiting for the writer at most")
