@@ -54,6 +54,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("models", "models", root="home", folder=True, description="fine-tuned specialists per task"),
     Artifact("reports", "runs/reports", root="home", folder=True, description="per-task evaluation reports"),
     Artifact("runs", "runs", root="home", folder=True, description="Ray Train storage: checkpoints, results"),
+    Artifact("route_log", "serving/route_log", root="home", folder=True,
+             description="the gateway's routing events, one JSONL file per replica, owner-only (no call text)"),
     Artifact("last_summary", "runs/last_summary.json", root="home", description="the last conversion's table"),
 )
 BY_KEY = {a.key: a for a in ARTIFACTS}
