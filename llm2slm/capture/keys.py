@@ -5,7 +5,8 @@ URL-safe base64) is checked against its SHA-256 with a constant-time compare. Th
 entropy, so a fast hash is enough (no password stretching) and `authenticate` costs microseconds; the file holds
 no token, only key ids, names, roles and hashes.
 
-Roles: `agent` sends calls through the gateway, `curator` reads records for the pipeline, `admin` manages keys.
+Roles: `agent` sends calls through the gateway, `curator` reads records for the pipeline, `admin` manages keys,
+`release` changes where a task's calls are routed (`llm2slm route`; an admin key may too).
 A missing, malformed, unknown or revoked key is a 401; a valid key of the wrong role is a 403.
 
 The file is re-read whenever it changes on disk (size, mtime or inode), so a key created or revoked by the CLI
@@ -42,6 +43,7 @@ class Role(str, Enum):
     AGENT = "agent"
     CURATOR = "curator"
     ADMIN = "admin"
+    RELEASE = "release"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from llm2slm.cli.common import AUTH, EXIT_CODES_EPILOG, FAILED, USAGE, HomeOpt, 
 from llm2slm.cli.gateway import add_gateway_command
 from llm2slm.cli.keys import add_key_commands
 from llm2slm.cli.registry import add_registry_commands
+from llm2slm.cli.route import add_route_commands
 from llm2slm.common.config import Config
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ def ui(project: ProjectOpt = None, home: HomeOpt = None,
 
 
 add_registry_commands(app)
+add_route_commands(app)
 add_gateway_command(app)
 add_key_commands(app)
 

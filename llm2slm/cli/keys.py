@@ -20,7 +20,7 @@ from llm2slm.common.config import Config
 ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", help="Your API key (default: $LLM2SLM_API_KEY).",
                                                   show_default=False)]
 
-keys_app = typer.Typer(help="Manage API keys (roles agent, curator, admin) and the store's master key.",
+keys_app = typer.Typer(help="Manage API keys (roles agent, curator, admin, release) and the store's master key.",
                        no_args_is_help=True)
 
 
@@ -43,7 +43,7 @@ def _admin(cfg: Config, api_key: str | None, allow_first_admin: bool = False) ->
 
 @keys_app.command("create")
 def create(name: Annotated[str, typer.Option("--name", help="Who or what holds the key, e.g. support-agent.")],
-           role: Annotated[str, typer.Option("--role", help="agent | curator | admin")],
+           role: Annotated[str, typer.Option("--role", help="agent | curator | admin | release")],
            api_key: ApiKeyOpt = None, project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Create a key and print its token once (only its hash is kept)."""
     from llm2slm.capture.keys import Role
@@ -53,7 +53,7 @@ def create(name: Annotated[str, typer.Option("--name", help="Who or what holds t
     try:
         wanted = Role(role)
     except ValueError:
-        fail(f"--role {role!r}: expected agent, curator or admin", USAGE)
+        fail(f"--role {role!r}: expected agent, curator, admin or release", USAGE)
     actor = _admin(cfg, api_key, allow_first_admin=wanted is Role.ADMIN)
     token = open_keyring(cfg).create(name, wanted)
     typer.echo(token)

@@ -56,6 +56,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
              description="registered versions the gateway downloaded to serve"),
     Artifact("reports", "runs/reports", root="home", folder=True, description="per-task evaluation reports"),
     Artifact("runs", "runs", root="home", folder=True, description="Ray Train storage: checkpoints, results"),
+    Artifact("route_log", "serving/route_log", root="home", folder=True,
+             description="the gateway's routing events, one JSONL file per replica, owner-only (no call text)"),
     Artifact("last_summary", "runs/last_summary.json", root="home", description="the last conversion's table"),
     Artifact("replay_report", "runs/replay.json", root="home",
              description="the demo's replay through the gateway: share and agreement of the specialists per task"),
