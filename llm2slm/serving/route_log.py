@@ -60,6 +60,8 @@ class RouteEvent(BaseModel):
     prompt_tokens: int | None = Field(None, ge=0)
     completion_tokens: int | None = Field(None, ge=0)
     latency_ms: float | None = Field(None, ge=0)
+    call_id: str | None = Field(None, description="the call's record id in the store (joins a shadow comparison "
+                                "to its call)")
 
     @field_validator("at")
     @classmethod
@@ -73,6 +75,26 @@ class RouteEvent(BaseModel):
         if (self.route == "fallback") != (self.fallback_reason is not None):
             raise ValueError("fallback_reason is given exactly when route is 'fallback'")
         return self
+
+
+def call_event(record) -> RouteEvent:
+    """The event of a stored call that the router saw (its record's `route` is set)."""
+    route = record.route
+    llm = route.route != "specialist"
+    return RouteEvent(at=record.timestamp, kind="call", task_id=route.task_id, route=route.route, mode=route.mode,
+                      model_version=route.version, confidence=route.confidence,
+                      fallback_reason=route.fallback_reason if route.route == "fallback" else None,
+                      llm_model=record.model if llm else None,
+                      prompt_tokens=record.usage.prompt_tokens if llm else None,
+                      completion_tokens=record.usage.completion_tokens if llm else None,
+                      latency_ms=record.latency_ms, call_id=record.id)
+
+
+def shadow_event(route, call_id: str | None, agree: bool | None, error: str | None = None) -> RouteEvent:
+    """The event of a shadow comparison (`agree` None when the specialist failed: `error` names how)."""
+    return RouteEvent(at=datetime.now(timezone.utc), kind="shadow", task_id=route.task_id, route="llm",
+                      mode=route.mode, model_version=route.version, confidence=route.confidence, agree=agree,
+                      call_id=call_id)
 
 
 class RouteLog:
