@@ -1,6 +1,7 @@
 """Evaluate: a specialist against the LLM on its task's held-out calls (`llm2slm.evaluation.evaluate`), scrubbed as
-split and as captured (read from the encrypted store with the pipeline's curator identity, in memory only); then
-the task's candidates compared, the best chosen by the promotion gate's metric, and the task's report written."""
+split and as captured (read from the encrypted store with the pipeline's curator identity, in memory only), with
+its deferral threshold calibrated on the validation calls (the majority answer from the training split); then the
+task's candidates compared, the best chosen by the promotion gate's metric, and the task's report written."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import Config
 from llm2slm.discovery.catalogue import TaskEntry
 from llm2slm.discovery.split import read_split
+from llm2slm.evaluation.calibration import majority_answer
 from llm2slm.evaluation.costs import logged_usage
 from llm2slm.evaluation.evaluate import Evaluation, best_evaluation, evaluate_specialist, sample_rows
 from llm2slm.evaluation.raw import CapturedRows, captured_rows
@@ -64,10 +66,14 @@ def evaluate(cfg: Config, entry: TaskEntry, trained: FinetuneResult, shape: str)
     from llm2slm.serving.specialist import Specialist
 
     art = Artifacts(cfg.paths)
-    rows = sample_rows(read_split(art.tasks / entry.task_id, "test"), cfg.evaluate.max_test_calls)
+    task_dir = art.tasks / entry.task_id
+    rows = sample_rows(read_split(task_dir, "test"), cfg.evaluate.max_test_calls)
+    val = sample_rows(read_split(task_dir, "val"), cfg.evaluate.max_test_calls)
     usage = logged_usage(art.curated, {r["id"] for r in rows})
+    majority = majority_answer([r["answer"] for r in read_split(task_dir, "train")] or [r["answer"] for r in val])
     return evaluate_specialist(entry.task_id, Specialist.load(trained.model_dir), rows, shape, cfg.evaluate, usage,
-                               candidate=trained.candidate, captured=captured_test_rows(cfg, entry.task_id, rows))
+                               candidate=trained.candidate, captured=captured_test_rows(cfg, entry.task_id, rows),
+                               calibration_rows=val, majority=majority or None, route=cfg.route)
 
 
 @task(name="compare")

@@ -9,6 +9,7 @@ every task retries.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ RETRY = {"retries": 2, "retry_delay_seconds": 5}
 
 def _log_run(ctx: RunContext, stage: str, metrics: dict[str, Any], params: dict[str, Any] | None = None,
              artifacts: list[Path] | None = None, task_id: str | None = None, tags: dict[str, str] | None = None,
-             record: dict[str, Any] | None = None) -> str:
-    """One child run: params (values cut to MLflow's 500 characters), nested numeric metrics, files, a record."""
+             record: dict[str, Any] | None = None, artifact_path: str | None = None) -> str:
+    """One child run: params (values cut to MLflow's 500 characters), nested numeric metrics, files (under
+    `artifact_path` when given), a record."""
     import mlflow
 
     with stage_run(ctx, stage, task_id, tags) as run:
@@ -40,7 +42,7 @@ def _log_run(ctx: RunContext, stage: str, metrics: dict[str, Any], params: dict[
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         log_flat("", metrics)
         for path in artifacts or []:
-            mlflow.log_artifact(str(path))
+            mlflow.log_artifact(str(path), artifact_path)
         if record is not None:
             mlflow.log_dict(record, f"{stage}.json")
         return run.info.run_id
@@ -112,11 +114,26 @@ def track_finetune(ctx: RunContext, entry: TaskEntry, trained: FinetuneResult) -
 
 @task(name="track-evaluate", **RETRY)
 def track_evaluation(ctx: RunContext, entry: TaskEntry, scores: Evaluation) -> str:
+    """The figures and the record; with a calibrated threshold, the coverage-agreement plot (validation and test
+    curves, the target, the calibrated point) and the curves as JSON, under `deferral/`."""
+    from llm2slm.evaluation.deferral_report import curve_record, plot_coverage_curve
+
     params = {"shape": scores.output_shape, "usage_source": scores.usage_source}
     if scores.raw_skipped:
         params["raw_skipped"] = scores.raw_skipped
-    return _log_run(ctx, "evaluate", {**scores.figures(), "n_test": scores.n_test}, params, task_id=entry.task_id,
-                    tags=task_tags(ctx, entry, candidate=scores.candidate or ""), record=scores.model_dump())
+    if scores.calibration is not None:
+        params.update({"route.target_agreement": scores.calibration.target,
+                       "route.min_calibration_calls": scores.calibration.min_calls})
+    with tempfile.TemporaryDirectory(prefix="l2s-curve-") as folder:
+        files = []
+        if scores.calibration is not None:
+            files.append(plot_coverage_curve(scores, Path(folder) / "coverage_agreement.png"))
+            files.append(Path(folder) / "coverage_agreement.json")
+            files[-1].write_text(json.dumps(curve_record(scores), indent=1))
+        return _log_run(ctx, "evaluate", {**scores.figures(), "n_test": scores.n_test}, params, files,
+                        task_id=entry.task_id, tags=task_tags(ctx, entry, candidate=scores.candidate or ""),
+                        record=scores.model_dump(exclude={"test_curve": True, "calibration": {"curve"}}),
+                        artifact_path="deferral")  # the curves are in deferral/, not twice
 
 
 @task(name="track-report", **RETRY)

@@ -45,3 +45,7 @@ class PlaceholderSpotter:
 
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         return ["contact" if "<EMAIL_" in row["messages"][-1]["content"] else "other" for row in rows]
+
+    def predict_with_confidence(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
+        """Sure when it sees a placeholder, unsure otherwise."""
+        return [(answer, 0.9 if answer == "contact" else 0.6) for answer in self.predict_rows(rows)]

@@ -257,6 +257,7 @@ class Config(_Section):
     registry: RegistryConfig = RegistryConfig()
     gateway: GatewayConfig = GatewayConfig()
     capture: CaptureConfig = CaptureConfig()
+    route: "RouteConfig" = Field(default_factory=lambda: RouteConfig())
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> "Config":
@@ -348,3 +349,17 @@ def load_config(
         return Config.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration ({params_file}): {describe_validation_error(exc)}") from exc
+
+
+class RouteConfig(_Section):
+    """Which calls a specialist answers itself (calibrated deferral, docs/specialists.md); the LLM answers the rest."""
+
+    target_agreement: float = Field(0.98, gt=0, le=1, description="agreement with the LLM that the calls a "
+                                    "specialist answers must reach, on all of them and on those whose answer is not "
+                                    "the task's most frequent one; its confidence threshold is calibrated to it on "
+                                    "the validation split")
+    min_calibration_calls: int = Field(50, ge=1, description="a threshold must cover at least this many validation "
+                                       "calls: at 50 a single disagreement moves agreement by 2 points")
+
+
+Config.model_rebuild()

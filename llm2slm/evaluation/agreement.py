@@ -21,6 +21,11 @@ def _canonical(text: str) -> Any:
     return " ".join(stripped.split()).casefold()
 
 
+def answer_key(text: str) -> str:
+    """One string per meaning: two answers agree exactly when their keys are equal (counts answers by meaning)."""
+    return json.dumps(_canonical(text))
+
+
 def answers_agree(predicted: str, reference: str) -> bool:
     return _canonical(predicted) == _canonical(reference)
 

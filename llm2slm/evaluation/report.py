@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from llm2slm.common.files import PRIVATE_FILE, atomic_path, atomic_write_text
+from llm2slm.evaluation.deferral_report import deferral_lines
 
-QUALITY_ORDER = ("agreement", "accuracy", "macro_f1", "json_valid", "field_f1", "function_name_accuracy",
-                 "argument_exact_match", "rouge_l")
+QUALITY_ORDER = ("agreement", "agreement_non_majority", "accuracy", "macro_f1", "json_valid", "field_f1",
+                 "function_name_accuracy", "argument_exact_match", "rouge_l")
 
 
 def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
@@ -54,7 +55,9 @@ def render_markdown(task_id: str, task_name: str, evaluations: Sequence[Any], ch
              "![quality, latency and cost](report.png)", "", "## Quality against the LLM", "",
              "| candidate | " + " | ".join(quality) + " |", "|---" * (len(quality) + 1) + "|"]
     lines += quality_rows(evaluations, quality)
-    lines += ["", raw_note(evaluations), "", "## Speed and cost on this machine", "",
+    lines += ["", "`agreement_non_majority`: agreement on the calls whose LLM answer is not the task's most frequent "
+              "one.", "", raw_note(evaluations), "", *deferral_lines(evaluations),
+              "## Speed and cost on this machine", "",
               "| candidate | latency p50 (ms) | latency p95 (ms) | calls/s | cost / 1k calls (USD) | LLM cost / 1k "
               "calls (USD) | saving |", "|---|---|---|---|---|---|---|"]
     for e in evaluations:

@@ -7,7 +7,10 @@ tag per event (who, when in UTC, what, why, the gate's figures). The registered 
 `llm2slm.champion_history`, the versions that held `champion` in order, so rollback knows the previous one.
 
 A version carries what the gate needs as tags, so the gate can be run again at any time: `llm2slm.shape` and
-`metric.<name>` for each evaluation figure.
+`metric.<name>` for each evaluation figure. It also carries its deferral threshold (`route_tags`, read by
+`route_threshold`): `llm2slm.route.threshold`, the confidence at or above which the router lets it answer, as
+Python writes the float (`repr`), "1.01" when no threshold reached the target (it answers nothing), and
+`llm2slm.route.target_agreement`, the target it was calibrated to.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ HISTORY_TAG = "llm2slm.champion_history"
 SHAPE_TAG = "llm2slm.shape"
 METRIC_PREFIX = "metric."
 AUDIT_PREFIX = "audit."
+ROUTE_THRESHOLD_TAG = "llm2slm.route.threshold"
+ROUTE_TARGET_TAG = "llm2slm.route.target_agreement"
+NON_MAJORITY_METRIC = "agreement_non_majority"
 
 
 class RegistryError(ValueError):
@@ -48,6 +54,8 @@ class ShapeRule(BaseModel):
 
     metric: str = Field(min_length=1, description="evaluation metric the gate reads, in [0, 1]")
     threshold: float = Field(ge=0, le=1)
+    non_majority_threshold: float | None = Field(None, ge=0, le=1, description="the least agreement on the calls "
+                                                 "whose LLM answer is not the task's most frequent one; none: no rule")
 
 
 class PromotionPolicy(BaseModel):
@@ -92,7 +100,8 @@ class GateResult(BaseModel):
 
 def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
          champion_metrics: dict[str, float] | None = None) -> GateResult:
-    """Threshold on the shape's metric, no worse than the champion beyond the tolerance, latency within budget."""
+    """Threshold on the shape's metric, no worse than the champion beyond the tolerance, the shape's non-majority
+    agreement rule when it has one, latency within budget."""
     if shape not in policy.metrics:
         raise RegistryError(f"shape {shape!r} has no rule in the promotion policy; known: {sorted(policy.metrics)}")
     rule = policy.metrics[shape]
@@ -102,18 +111,15 @@ def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
     figures = {"shape": shape, "metric": rule.metric, "value": value, "threshold": rule.threshold,
                "champion_value": champion_value, "tolerance": policy.tolerance,
                "latency_ms_p95": latency, "latency_budget_ms": policy.latency_p95_ms}
-    reasons = []
-    if value is None:
-        reasons.append(f"FAIL {rule.metric} was not measured for this version")
-    else:
-        ok = value >= rule.threshold
-        reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} "
-                       f"threshold {rule.threshold:.3f}")
-        if champion_value is not None:
-            floor = champion_value - policy.tolerance
-            ok = value >= floor
-            reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} champion "
-                           f"{champion_value:.3f} - tolerance {policy.tolerance:.3f}")
+    reasons = [_at_least(rule.metric, value, rule.threshold)]
+    if value is not None and champion_value is not None:
+        ok = value >= champion_value - policy.tolerance
+        reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} champion "
+                       f"{champion_value:.3f} - tolerance {policy.tolerance:.3f}")
+    if rule.non_majority_threshold is not None:
+        figures["non_majority_threshold"] = rule.non_majority_threshold
+        figures["agreement_non_majority"] = metrics.get(NON_MAJORITY_METRIC)
+        reasons.append(_at_least(NON_MAJORITY_METRIC, metrics.get(NON_MAJORITY_METRIC), rule.non_majority_threshold))
     if latency is None:
         reasons.append("FAIL latency_ms_p95 was not measured for this version")
     else:
@@ -121,6 +127,27 @@ def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
         reasons.append(f"{'ok' if ok else 'FAIL'} latency p95 {latency:.1f} ms {'<=' if ok else '>'} "
                        f"budget {policy.latency_p95_ms:.0f} ms")
     return GateResult(passed=not any(r.startswith("FAIL") for r in reasons), reasons=reasons, figures=figures)
+
+
+def _at_least(metric: str, value: float | None, threshold: float) -> str:
+    if value is None:
+        return f"FAIL {metric} was not measured for this version"
+    ok = value >= threshold
+    return f"{'ok' if ok else 'FAIL'} {metric} {value:.3f} {'>=' if ok else '<'} threshold {threshold:.3f}"
+
+
+def route_tags(threshold: float, target_agreement: float) -> dict[str, str]:
+    """The version tags of a calibrated deferral threshold (exact text: the router compares with it)."""
+    return {ROUTE_THRESHOLD_TAG: repr(float(threshold)), ROUTE_TARGET_TAG: repr(float(target_agreement))}
+
+
+def route_threshold(version) -> float | None:
+    """The deferral threshold a model version was registered with; None when it has none (or not a number)."""
+    text = (version.tags or {}).get(ROUTE_THRESHOLD_TAG)
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def model_name(prefix: str, task_id: str) -> str:

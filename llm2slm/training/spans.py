@@ -185,6 +185,20 @@ def decode_tags(tags: Sequence[int], offsets: Sequence[tuple[int, int]], n_field
     return spans
 
 
+def deciding_tokens(offsets: Sequence[tuple[int, int]], text: str | None = None) -> list[int]:
+    """Indexes of the tokens whose tags `decode_tags` reads: tokens of the user message, less (with `text`) the
+    pieces inside a word, which follow the word's first piece whatever their own tag."""
+    chosen: list[int] = []
+    previous_end = -1
+    for j, (start, end) in enumerate(offsets):
+        if end <= start:
+            continue
+        inside, previous_end = text is not None and _inside_word(text, start, previous_end), end
+        if not inside:
+            chosen.append(j)
+    return chosen
+
+
 def render_answer(text: str, spans: Mapping[int, tuple[int, int]], fields: Sequence[str], style: AnswerStyle) -> str:
     """The JSON the LLM would write for these spans: keys in field order, absent fields left out."""
     obj: dict[str, Any] = {}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from llm2slm.training.data import IGNORE
-from llm2slm.training.spans import AnswerStyle, decode_tags, render_answer, tagger_inputs
+from llm2slm.training.spans import AnswerStyle, decode_tags, deciding_tokens, render_answer, tagger_inputs
 
 
 def n_tags(n_fields: int) -> int:
@@ -105,12 +105,24 @@ def build_span_tagger(recipe: Any) -> tuple[TokenTagger, Any]:
 def predict_json(model: TokenTagger, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
                  meta: Mapping[str, Any]) -> list[str]:
     """The JSON answer of each row, rendered from the tagged spans of its last user message."""
+    return [answer for answer, _ in predict_json_with_confidence(model, tokenizer, rows, meta)]
+
+
+@torch.no_grad()
+def predict_json_with_confidence(model: TokenTagger, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
+                                 meta: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """(the JSON answer, its confidence) of each row. The confidence is the least probability of the chosen tag
+    over the tokens that decide a tag (`deciding_tokens`: a word's first piece), O tags included: one doubtful
+    word, a value's edge or a value missed, makes the whole answer doubtful. 1.0 when the message has no word."""
     fields, style = list(meta["fields"]), AnswerStyle.model_validate(meta.get("answer_style") or {})
     batch, texts = encode_for_tagging(tokenizer, rows, int(meta["max_length"]))
     inputs = {k: v for k, v in batch.items() if k != "offset_mapping"}
-    tags = model(**inputs).argmax(-1).tolist()
+    best, chosen = model(**inputs).float().softmax(-1).max(-1)
+    tags, probabilities = chosen.tolist(), best.tolist()
     answers = []
     for i, text in enumerate(texts):
-        spans = decode_tags(tags[i], token_offsets(batch, i), len(fields), text)
-        answers.append(render_answer(text, spans, fields, style))
+        offsets = token_offsets(batch, i)
+        spans = decode_tags(tags[i], offsets, len(fields), text)
+        confidence = min((probabilities[i][j] for j in deciding_tokens(offsets, text)), default=1.0)
+        answers.append((render_answer(text, spans, fields, style), min(1.0, float(confidence))))
     return answers

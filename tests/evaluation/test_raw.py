@@ -52,7 +52,8 @@ def test_a_specialist_that_leans_on_placeholders_scores_lower_on_raw_calls(caplo
     result = evaluate_specialist("task-01", PlaceholderSpotter(), rows, "closed_label", CFG, {}, "spotter", raw)
     assert result.agreement == 1.0 and result.metrics["accuracy"] == 1.0
     assert result.raw_agreement == pytest.approx(0.4) and result.raw_metrics["accuracy"] == pytest.approx(0.4)
-    assert set(result.raw_metrics) == {"agreement", "accuracy", "macro_f1"}  # no latency or cost on raw calls
+    # no latency or cost on raw calls; non-majority: the calls whose answer is not "contact" (6 of the 10 are)
+    assert set(result.raw_metrics) == {"agreement", "agreement_non_majority", "accuracy", "macro_f1"}
     assert result.n_raw == result.n_test == 10 and result.raw_skipped == ""
     assert all("@mail.com" not in e["llm"] + e["specialist"] for e in result.examples)
     figures = result.figures()
@@ -93,8 +94,9 @@ def test_the_report_shows_a_raw_row_per_candidate_or_why_there_is_none():
     measured = evaluate_specialist("task-01", PlaceholderSpotter(), rows, "closed_label", CFG, {}, "spotter",
                                    CapturedRows(rows=captured_rows(captured, rows)))
     text = render_markdown("task-01", "contact or not", [measured], "spotter", "agreement")
-    assert "| spotter | 1.000 | 1.000 | 1.000 |" in text
-    assert "| spotter (raw) | 0.400 | 0.400 |" in text and "Rows `(raw)`: the same test calls as captured" in text
+    assert "| spotter | 1.000 | 1.000 | 1.000 | 1.000 |" in text  # agreement, non-majority, accuracy, macro-F1
+    # raw, it misses only the majority answer
+    assert "| spotter (raw) | 0.400 | 1.000 | 0.400 |" in text and "Rows `(raw)`: the same test calls as captured" in text
     assert "@mail.com" not in text  # the examples come from the scrubbed calls only
     skipped = measured.model_copy(update={"candidate": "other", "raw_metrics": {}, "n_raw": 0,
                                           "raw_skipped": "the call store could not be read: no call store at /x"})

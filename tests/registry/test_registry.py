@@ -19,6 +19,8 @@ from llm2slm.registry.versions import (
     promote,
     register_version,
     rollback,
+    route_tags,
+    route_threshold,
 )
 from tests.mlflow_factories import log_fixed_model, tracking_uri
 
@@ -65,6 +67,51 @@ def test_gate_checks_threshold_champion_tolerance_and_latency():
     slow = gate(policy, "json", {"agreement": 0.95, "latency_ms_p95": 250.0})
     assert not slow.passed and any(r.startswith("FAIL latency p95 250.0 ms") for r in slow.reasons)
     assert not gate(policy, "json", {"latency_ms_p95": 1.0}).passed  # metric not measured
+
+
+def test_the_non_majority_rule_fails_a_version_flattered_by_its_majority_answer():
+    rules = {**RULES, "json_spans": {"metric": "agreement", "threshold": 0.8, "non_majority_threshold": 0.85}}
+    policy = PromotionPolicy(mode="auto", metrics=rules, tolerance=0.02, latency_p95_ms=100)
+    honest = gate(policy, "json_spans", {**GOOD, "agreement_non_majority": 0.88})
+    assert honest.passed and "ok agreement_non_majority 0.880 >= threshold 0.850" in honest.reasons
+    flattered = gate(policy, "json_spans", {**GOOD, "agreement_non_majority": 0.74})  # 0.92 overall
+    assert not flattered.passed and "FAIL agreement_non_majority 0.740 < threshold 0.850" in flattered.reasons
+    assert flattered.figures["agreement_non_majority"] == 0.74 and flattered.figures["non_majority_threshold"] == 0.85
+    unmeasured = gate(policy, "json_spans", GOOD)
+    assert not unmeasured.passed and "FAIL agreement_non_majority was not measured for this version" in \
+        unmeasured.reasons
+    assert gate(policy, "json", GOOD).passed  # a shape without the rule is judged as before
+    with pytest.raises(ValueError, match="non_majority_threshold"):
+        PromotionPolicy(mode="auto", metrics={**rules, "json": {"metric": "agreement", "threshold": 0.8,
+                                                                "non_majority_threshold": 1.5}},
+                        tolerance=0.02, latency_p95_ms=100)
+
+
+def test_the_shipped_policy_passes_the_demo_models_non_majority_figures(repo_root):
+    policy = load_policy(repo_root / "mlflow" / "promotion_policy.yaml")
+    measured = {"closed_label": (0.950, 0.928), "json_spans": (0.915, 0.881)}  # docs/benchmarks.md, calibration
+    for shape, (agreement, non_majority) in measured.items():
+        result = gate(policy, shape, {"agreement": agreement, "agreement_non_majority": non_majority,
+                                      "latency_ms_p95": 20.0})
+        assert result.passed, result.reasons
+
+
+def test_the_deferral_threshold_round_trips_through_the_version_tags(store):
+    folder, uri, client = store
+    tags = {"llm2slm.candidate": "fixed", **route_tags(0.9610989093780518, 0.98)}
+    first = register_version(uri, "llm2slm-task-01", "task-01", log_fixed_model(folder), "closed_label",
+                             {**GOOD, "route_coverage": 0.783}, tags, _policy(), by="ci")
+    version = client.get_model_version(first.name, first.version)
+    assert version.tags["llm2slm.route.threshold"] == "0.9610989093780518"
+    assert version.tags["llm2slm.route.target_agreement"] == "0.98"
+    assert version.tags["metric.route_coverage"] == "0.783"
+    assert route_threshold(version) == 0.9610989093780518  # exactly the calibrated float
+    none_reached = register_version(uri, "llm2slm-task-01", "task-01", log_fixed_model(folder), "closed_label", GOOD,
+                                    {"llm2slm.candidate": "other", **route_tags(1.01, 0.98)}, _policy(), by="ci")
+    assert route_threshold(client.get_model_version(first.name, none_reached.version)) == 1.01
+    untagged = register_version(uri, "llm2slm-task-01", "task-01", log_fixed_model(folder), "closed_label", GOOD,
+                                {"llm2slm.candidate": "old"}, _policy(), by="ci")
+    assert route_threshold(client.get_model_version(first.name, untagged.version)) is None
 
 
 def test_a_gate_failure_leaves_champion_then_force_and_rollback_are_recorded(store):

@@ -117,7 +117,8 @@ def test_tiny_generator_trains_saves_and_generates(tmp_path, ray_session):
     with mlflow.start_run(experiment_id=experiment):
         model_uri = log_specialist(result.model_dir)
     policy = default_catalogue_path().parents[1] / "mlflow" / "promotion_policy.yaml"
-    metrics = {"agreement": 1.0, "json_valid": 1.0, "field_f1": 1.0, "latency_ms_p95": 1.0}
+    metrics = {"agreement": 1.0, "agreement_non_majority": 1.0, "json_valid": 1.0, "field_f1": 1.0,
+               "latency_ms_p95": 1.0}
     version = register_version(uri, model_name("llm2slm", "task-09"), "task-09", model_uri, "json", metrics, {},
                                load_policy(policy))
     assert load_policy(policy).mode != "auto" or "champion" in version.aliases
