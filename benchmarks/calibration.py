@@ -61,15 +61,17 @@ def tag_products(specialist: Any, rows: list[dict]) -> list[float]:
     return out
 
 
-def route(val: dict, test: dict, confidence: str, target: float, min_calls: int, majority: str) -> dict:
+def route(val: dict, test: dict, confidence: str, target: float, min_calls: int, majority: str,
+          z: float = 0.0) -> dict:
     from llm2slm.evaluation.calibration import at_threshold, calibrate
 
-    calibration = calibrate(val["answers"], val[confidence], val["reference"], target, min_calls, majority)
+    calibration = calibrate(val["answers"], val[confidence], val["reference"], target, min_calls, majority, z)
     figures = at_threshold(test["answers"], test[confidence], test["reference"], calibration.threshold, majority)
     return {"threshold": calibration.threshold, "reached": calibration.reached, **figures.model_dump()}
 
 
-def measure_task(task_id: str, model_dir: Path, home: Path, targets: list[float], min_calls: int) -> dict:
+def measure_task(task_id: str, model_dir: Path, home: Path, targets: list[float], min_calls: int,
+                 z: float = 0.0) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from llm2slm.evaluation.agreement import agreement, answers_agree
@@ -92,7 +94,7 @@ def measure_task(task_id: str, model_dir: Path, home: Path, targets: list[float]
               "majority": majority, "majority_share": sum(answers_agree(r, majority) for r in test["reference"])
               / len(test["reference"]), "agreement": agreement(test["answers"], test["reference"]),
               "agreement_non_majority": non_majority_agreement(test["answers"], test["reference"], majority),
-              "route": {t: route(val, test, "least", t, min_calls, majority) for t in targets}}
+              "route": {t: route(val, test, "least", t, min_calls, majority, z) for t in targets}}
     if specialist.kind == "span_tagger":
         result["tagger"] = {}
         ok = {part: [answers_agree(a, r) for a, r in zip(d["answers"], d["reference"], strict=True)]
@@ -100,7 +102,7 @@ def measure_task(task_id: str, model_dir: Path, home: Path, targets: list[float]
         for name in ("least", "product"):
             result["tagger"][name] = {"auroc_val": roc_auc_score(ok["val"], val[name]),
                                       "auroc_test": roc_auc_score(ok["test"], test[name]),
-                                      "route": route(val, test, name, targets[0], min_calls, majority)}
+                                      "route": route(val, test, name, targets[0], min_calls, majority, z)}
     return result
 
 
@@ -141,6 +143,7 @@ def main() -> None:
     parser.add_argument("--targets", type=float, nargs="+", default=None,
                         help="target agreements, the first one also for the tagger comparison (default: "
                              "route.target_agreement and 0.99)")
+    parser.add_argument("--z", type=float, default=None, help="Wilson lower-bound width (default route.calibration_z)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
     from llm2slm.common.config import RouteConfig
@@ -148,7 +151,8 @@ def main() -> None:
     defaults = RouteConfig()
     targets = args.targets or [defaults.target_agreement, 0.99]
     before = os.getloadavg()[0]
-    results = [measure_task(task_id, model_dir, args.home, targets, defaults.min_calibration_calls)
+    z_used = args.z if args.z is not None else defaults.calibration_z
+    results = [measure_task(task_id, model_dir, args.home, targets, defaults.min_calibration_calls, z_used)
                for task_id, model_dir in specialists(args.home)]
     load = os.getloadavg()
     print(json.dumps(results, indent=1))
@@ -156,7 +160,7 @@ def main() -> None:
     all_test = sum(t["test"] for t in index)
     body = (f"`benchmarks/calibration.py` on a trained home's specialists, at least {defaults.min_calibration_calls} "
             "val calls covered; the majority answer is the training split's; the threshold is calibrated on the val "
-            f"split, then applied to the test split. {os.cpu_count()} cores, {platform.machine()}, no GPU; load "
+            f"split (target read on the Wilson lower bound, z = {z_used:g}), then applied to the test split. {os.cpu_count()} cores, {platform.machine()}, no GPU; load "
             f"average {before:.1f} before, {load[0]:.1f} after ({load_note(before)}; the figures do not depend on "
             "speed).\n\n")
     for target in targets:

@@ -360,6 +360,13 @@ class RouteConfig(_Section):
                                     "the validation split")
     min_calibration_calls: int = Field(50, ge=1, description="a threshold must cover at least this many validation "
                                        "calls: at 50 a single disagreement moves agreement by 2 points")
+    calibration_z: float = Field(1.0, ge=0, le=4, description="the target is read on the Wilson lower bound this many "
+                                 "standard errors below the measured agreement (0: on the point estimate)")
+    enabled: bool = Field(True, description="false: the gateway only captures, every call goes to the LLM")
+    refresh_s: float = Field(5.0, gt=0, description="seconds between reads of the registry (modes, champions)")
+    time_budget_ms: float = Field(250.0, gt=0, description="a specialist slower than this on a call falls back, ms")
+    max_batch: int = Field(32, ge=1, description="calls of one specialist answered in one forward pass at most")
+    shadow_queue: int = Field(1000, ge=1, description="shadow comparisons waiting at most (more are dropped)")
 
 
 Config.model_rebuild()

@@ -8,12 +8,19 @@ only when both figures reach the target. The calibrated threshold is the lowest 
 least `min_calls` calls (the most coverage that keeps the target); when none does, it is `NO_ROUTE` (above any
 confidence: the specialist answers nothing), which is a result, not an error.
 
+The target is read on a lower confidence bound of the agreement, not on the point estimate: with `z` > 0 a
+threshold is chosen only when the Wilson score interval's lower end (z standard errors) of both agreements
+reaches the target. Taking the lowest threshold whose point estimate reaches the target picks, among many
+thresholds, the one that was luckiest on a few hundred validation calls, so on new calls it falls short; measured
+on the demo's tasks, the point estimate calibrated to 0.98 gave 97.5-97.8% on their test calls.
+
 The majority answer is the task's most frequent answer on its training split (`majority_answer`), counted by
 meaning; the evaluation falls back on the calibration rows when it has no training answers.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -36,6 +43,7 @@ class CurvePoint(BaseModel):
 class Calibration(BaseModel):
     target: float
     min_calls: int
+    z: float = 0.0  # standard errors below the point estimate the target is read at (Wilson lower bound)
     majority: str
     n_calls: int
     threshold: float  # NO_ROUTE when `reached` is False
@@ -96,22 +104,34 @@ def coverage_curve(predicted: Sequence[str], confidences: Sequence[float], refer
     return points
 
 
-def reaches(point: CurvePoint, target: float, min_calls: int) -> bool:
+def wilson_lower(share: float, n: int, z: float) -> float:
+    """The lower end of the Wilson score interval of a share measured on n calls, z standard errors wide."""
+    if n == 0:
+        return 0.0
+    if z <= 0:
+        return share
+    centre = share + z * z / (2 * n)
+    spread = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def reaches(point: CurvePoint, target: float, min_calls: int, z: float = 0.0) -> bool:
     """The point covers enough calls and agrees at `target` on them and on its non-majority calls (which must
-    exist: a threshold covering only majority answers says nothing about the others)."""
-    return (point.n_covered >= min_calls and point.agreement >= target
-            and point.agreement_non_majority is not None and point.agreement_non_majority >= target)
+    exist: a threshold covering only majority answers says nothing about the others), read at the lower bound."""
+    return (point.n_covered >= min_calls and wilson_lower(point.agreement, point.n_covered, z) >= target
+            and point.agreement_non_majority is not None
+            and wilson_lower(point.agreement_non_majority, point.n_non_majority, z) >= target)
 
 
 def calibrate(predicted: Sequence[str], confidences: Sequence[float], reference: Sequence[str], target: float,
-              min_calls: int, majority: str) -> Calibration:
+              min_calls: int, majority: str, z: float = 0.0) -> Calibration:
     """The curve on the calibration calls and the lowest threshold that reaches `target` (else NO_ROUTE)."""
     if not 0 < target <= 1:
         raise ValueError(f"target agreement {target} is not in (0, 1]")
     curve = coverage_curve(predicted, confidences, reference, majority)
-    good = [p for p in curve if reaches(p, target, min_calls)]
+    good = [p for p in curve if reaches(p, target, min_calls, z)]
     threshold = min(p.threshold for p in good) if good else NO_ROUTE
-    return Calibration(target=target, min_calls=min_calls, majority=majority, n_calls=len(reference),
+    return Calibration(target=target, min_calls=min_calls, z=z, majority=majority, n_calls=len(reference),
                        threshold=threshold, reached=bool(good), curve=curve)
 
 

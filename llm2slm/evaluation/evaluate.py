@@ -137,7 +137,7 @@ def deferral(specialist: Predictor, predicted: list[str], confidences: list[floa
     answered = specialist.predict_with_confidence(calibration_rows)
     calibration = calibrate([a for a, _ in answered], [c for _, c in answered],
                             [row["answer"] for row in calibration_rows], route.target_agreement,
-                            route.min_calibration_calls, majority)
+                            route.min_calibration_calls, majority, route.calibration_z)
     test = at_threshold(predicted, confidences, reference, calibration.threshold, majority)
     metrics.update({"route_threshold": calibration.threshold, "route_coverage": test.coverage})
     if test.agreement is not None:

@@ -99,7 +99,8 @@ def test_the_evaluation_calibrates_on_validation_calls_and_reports_test_coverage
             _row(34, "a", "a")]
     result = evaluate_specialist("task-05", ConfidentByLength(), test, "closed_label",
                                  EvaluateConfig(latency_calls=1), {}, "stub", calibration_rows=val, majority="a",
-                                 route=RouteConfig(target_agreement=0.8, min_calibration_calls=2))
+                                 route=RouteConfig(target_agreement=0.8, min_calibration_calls=2,
+                                                              calibration_z=0.0))
     m = result.metrics
     assert result.calibration.threshold == 0.5 and result.calibration.reached  # 6/6 agree at 0.5; 6/8 at 0.25
     assert m["route_threshold"] == 0.5 and m["route_coverage"] == pytest.approx(4 / 5)
@@ -117,3 +118,22 @@ def test_without_calibration_rows_there_is_no_route_figure():
                                  EvaluateConfig(latency_calls=1), {}, "stub")
     assert result.calibration is None and not any(k.startswith("route_") for k in result.metrics)
     assert result.metrics["agreement_non_majority"] == 1.0  # majority from the test calls: "e" (first seen)
+
+
+def test_the_target_is_read_on_the_wilson_lower_bound():
+    from llm2slm.evaluation.calibration import wilson_lower
+
+    # 90 of 100: centre (0.9 + 1/200) / 1.01, half-width sqrt(0.09/100 + 1/40000) / 1.01
+    assert wilson_lower(0.9, 100, 1.0) == pytest.approx((0.905 - (0.0009 + 0.000025) ** 0.5) / 1.01)
+    assert wilson_lower(0.9, 100, 0.0) == 0.9 and wilson_lower(1.0, 0, 1.0) == 0.0
+    assert wilson_lower(1.0, 50, 1.0) == pytest.approx(50 / 51)  # all agree: n / (n + z^2)
+    # one disagreeing call at the top, 100 agreeing below it: the point estimate takes the lowest threshold
+    # (100 of 101, 0.990), the lower bound at z = 1 (0.974 for 100 of 101) refuses every threshold
+    predicted = ["x"] + ["a"] * 99 + ["b"]
+    reference = ["y"] + ["a"] * 99 + ["b"]
+    confidences = [0.99] + [0.9 - i / 1000 for i in range(99)] + [0.5]
+    reference[-1] = predicted[-1]
+    point = calibrate(predicted, confidences, reference, target=0.98, min_calls=50, majority="zz")
+    bound = calibrate(predicted, confidences, reference, target=0.98, min_calls=50, majority="zz", z=1.0)
+    assert point.threshold == 0.5 and point.reached  # 100 of 101
+    assert bound.threshold == NO_ROUTE and not bound.reached and bound.z == 1.0
