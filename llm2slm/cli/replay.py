@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from llm2slm.serving.replay import ReplayRow
 
 log = logging.getLogger("llm2slm.replay")
-COLUMNS = ("task", "calls", "by specialist", "share", "agreement", "fallbacks", "errors")
+COLUMNS = ("task", "calls", "by specialist", "share", "agreement", "fallbacks", "LLM failed")
 CLIENTS = 16  # concurrent agent connections during the replay
 TARGET_SHARE, TARGET_AGREEMENT = 0.70, 0.98  # the bundled trace's target: share of all calls, agreement on them
 
@@ -103,7 +103,8 @@ def print_replay(rows: list["ReplayRow"]) -> None:
     met = total.share >= TARGET_SHARE and (total.agreement or 0.0) >= TARGET_AGREEMENT
     typer.echo(f"specialists answered {total.share:.1%} of the replayed calls at {_pct(total.agreement)} agreement "
                f"with the LLM's recorded answers (target on the bundled trace: >= {TARGET_SHARE:.0%} at >= "
-               f"{TARGET_AGREEMENT:.0%}: {'met' if met else 'not met'})")
+               f"{TARGET_AGREEMENT:.0%}: {'met' if met else 'not met'}); {total.unmeasured} of their answers were to "
+               "calls the LLM had failed on (no answer to agree with); 'LLM failed': such calls the LLM failed again")
 
 
 def _pct(value: float | None) -> str:

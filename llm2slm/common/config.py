@@ -364,7 +364,7 @@ class RouteConfig(_Section):
                                  "standard errors below the measured agreement (0: on the point estimate)")
     enabled: bool = Field(True, description="false: the gateway only captures, every call goes to the LLM")
     refresh_s: float = Field(5.0, gt=0, description="seconds between reads of the registry (modes, champions)")
-    time_budget_ms: float = Field(250.0, gt=0, description="a specialist slower than this on a call falls back, ms")
+    time_budget_ms: float = Field(500.0, gt=0, description="a specialist slower than this on a call falls back, ms")
     max_batch: int = Field(32, ge=1, description="calls of one specialist answered in one forward pass at most")
     shadow_queue: int = Field(1000, ge=1, description="shadow comparisons waiting at most (more are dropped)")
 

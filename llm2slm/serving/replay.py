@@ -4,7 +4,9 @@ Each call's request (model, messages, tools: raw, as captured) is sent to the ga
 clients; the response's `x-llm2slm-route` and `x-llm2slm-task` headers say who answered and for which task, and
 its answer is compared with the LLM's recorded answer (`answers_agree`). With an upstream that answers each
 recorded request with its recorded answer, an LLM-answered call agrees by construction; the figure that matters
-is the agreement of the calls the specialists answered, and their share of all calls.
+is the agreement of the calls the specialists answered, and their share of all calls. A call the LLM failed on
+when it was captured (status `error`) is replayed too (the upstream fails it again); a specialist may answer it,
+but there is no LLM answer to agree with, so it counts in the share and not in the agreement.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Replayed:
     task: str
     model: str | None
     agree: bool
+    measurable: bool = True  # the LLM answered the call when it was captured: there is an answer to agree with
 
 
 class ReplayRow(BaseModel):
@@ -38,9 +41,10 @@ class ReplayRow(BaseModel):
     calls: int
     by_specialist: int
     share: float  # of the row's calls answered by a specialist
-    agreement: float | None  # on the calls a specialist answered (None when it answered none)
+    agreement: float | None  # on the calls a specialist answered that the LLM had answered (None: none)
+    unmeasured: int = 0  # calls a specialist answered that the LLM had failed on when captured
     fallbacks: int
-    errors: int  # calls the gateway did not answer with 200
+    errors: int  # calls the gateway did not answer with 200 (the upstream failed them, as when captured)
 
 
 def request_body(record: CallRecord) -> bytes:
@@ -82,10 +86,12 @@ async def _replay(base_url: str, key: str, records: Sequence[CallRecord], concur
 
 
 def _result(record: CallRecord, status: int, headers, content: bytes) -> Replayed:
+    measurable = record.status == "ok"
     if status != 200:
-        return Replayed(record.id, status, "error", headers.get("x-llm2slm-task", "none"), None, False)
+        return Replayed(record.id, status, "error", headers.get("x-llm2slm-task", "none"), None, False, measurable)
     return Replayed(record.id, status, headers.get("x-llm2slm-route", ""), headers.get("x-llm2slm-task", "none"),
-                    headers.get("x-llm2slm-model"), answers_agree(answer_of(content), record.answer_text()))
+                    headers.get("x-llm2slm-model"),
+                    measurable and answers_agree(answer_of(content), record.answer_text()), measurable)
 
 
 def replay_calls(base_url: str, key: str, records: Sequence[CallRecord], concurrency: int = 16,
@@ -106,7 +112,8 @@ def replay_table(results: Sequence[Replayed]) -> list[ReplayRow]:
 def _row(task: str, calls: list[Replayed]) -> ReplayRow:
     routes = Counter(c.route for c in calls)
     served = [c for c in calls if c.route == "specialist"]
+    scored = [c for c in served if c.measurable]
     return ReplayRow(task=task, calls=len(calls), by_specialist=len(served),
                      share=len(served) / len(calls) if calls else 0.0,
-                     agreement=sum(c.agree for c in served) / len(served) if served else None,
-                     fallbacks=routes["fallback"], errors=routes["error"])
+                     agreement=sum(c.agree for c in scored) / len(scored) if scored else None,
+                     unmeasured=len(served) - len(scored), fallbacks=routes["fallback"], errors=routes["error"])

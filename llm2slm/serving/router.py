@@ -100,6 +100,8 @@ class Router:
             return Decision(placement, route, False, False)
         if route.mode == "shadow":
             return Decision(placement, route, False, True)
+        if route.threshold is None or route.threshold > 1.0:  # not calibrated, or confident on nothing
+            return Decision(placement, route, False, False)
         ask = route.mode == "on" or self.random.random() < route.share
         return Decision(placement, route, ask, False)
 

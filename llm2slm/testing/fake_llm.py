@@ -27,7 +27,8 @@ CREATED = 1_700_000_000  # fixed `created` timestamp, seconds, so answers are by
 PIECE_CHARS = 8  # characters of content or arguments per streamed chunk
 
 Send = Callable[[dict[str, Any]], Any]
-Recorded = dict[str, tuple[dict[str, Any], str, dict[str, int], str]]  # key -> (message, finish, usage, model)
+Recorded = dict[str, "tuple[dict[str, Any], str, dict[str, int], str] | None"]  # key -> (message, finish, usage,
+# model), or None: the LLM failed on that conversation when it was captured (the fake answers HTTP 500)
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -121,8 +122,12 @@ def recorded_answers(records: Any) -> "Recorded":
     for record in records:
         messages = [m.model_dump(mode="json", exclude_none=True) for m in record.messages]
         tools = [t.model_dump(mode="json", exclude_none=True) for t in record.tools] if record.tools else None
-        answers[conversation_key(messages, tools)] = (record.response.model_dump(mode="json", exclude_none=True),
-                                                      record.finish_reason, record.usage.model_dump(), record.model)
+        key = conversation_key(messages, tools)
+        if record.status == "error":  # a failed call; a retry of the same conversation that succeeded wins
+            answers.setdefault(key, None)
+            continue
+        answers[key] = (record.response.model_dump(mode="json", exclude_none=True), record.finish_reason,
+                        record.usage.model_dump(), record.model)
     return answers
 
 
@@ -158,7 +163,10 @@ class FakeLLM:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         model = str(body.get("model", ""))
-        if model.startswith("fail-"):
+        if self.recorded is not None and self.recorded.get(conversation_key(body.get("messages"),
+                                                                             body.get("tools")), 1) is None:
+            await _respond(send, 500, _error_body(500))  # the LLM failed on this conversation when captured
+        elif model.startswith("fail-"):
             status = int(model.split("-", 1)[1]) if model.split("-", 1)[1].isdigit() else 500
             await _respond(send, status, _error_body(status))
         elif body.get("stream"):

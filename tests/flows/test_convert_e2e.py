@@ -169,26 +169,29 @@ def test_the_later_calls_replay_through_the_gateway_with_the_champions_serving(p
     specialist-answered ones with the champion's version, and their agreement recomputed from the stored answers."""
     from llm2slm.capture.local import open_store, pipeline_principal
     from llm2slm.common.config import load_config
+    from llm2slm.common.schema import CallRecord
     from llm2slm.evaluation.agreement import answers_agree
     from llm2slm.sample import bundled_trace_path
     from llm2slm.sample.ingest import split_by_time, subsample_lines
     from llm2slm.testing.fake_llm import conversation_key
 
+    _, later = split_by_time(subsample_lines(bundled_trace_path(), SAMPLE), REPLAYED / SAMPLE)
     rows = {r["task"]: r for r in json.loads((project / ".llm2slm" / "runs" / "replay.json").read_text())}
-    assert rows["all"]["calls"] == REPLAYED and rows["all"]["errors"] == 0
+    failed = sum(CallRecord.model_validate_json(line).status == "error" for line in later)
+    assert rows["all"]["calls"] == REPLAYED and rows["all"]["errors"] <= failed
     assert sum(r["calls"] for t, r in rows.items() if t != "all") == REPLAYED
     assert "of the replayed calls at" in demo_run.stdout
     summary = json.loads((project / ".llm2slm" / "runs" / "last_summary.json").read_text())
     champions = {o["task_id"]: o["version"] for o in summary["outcomes"] if "champion" in o["aliases"]}
     assert champions, summary  # the test's lenient gate makes every trained specialist champion
-    _, later = split_by_time(subsample_lines(bundled_trace_path(), SAMPLE), REPLAYED / SAMPLE)
-    from llm2slm.common.schema import CallRecord
 
     def key(record: CallRecord) -> str:
         return conversation_key([m.model_dump(mode="json", exclude_none=True) for m in record.messages],
                                 [t.model_dump(mode="json", exclude_none=True) for t in record.tools or []] or None)
 
-    recorded = {key(r): r for r in (CallRecord.model_validate_json(line) for line in later)}
+    by_key: dict[str, list[CallRecord]] = {}
+    for r in (CallRecord.model_validate_json(line) for line in later):
+        by_key.setdefault(key(r), []).append(r)
     cfg = load_config(project)
     replayed = [r for r in open_store(cfg).read(pipeline_principal(cfg)) if r.route is not None]
     assert len(replayed) == REPLAYED
@@ -196,6 +199,10 @@ def test_the_later_calls_replay_through_the_gateway_with_the_champions_serving(p
     assert len(served) == rows["all"]["by_specialist"]
     assert all(champions.get(r.route.task_id) == r.route.version and r.route.confidence >= r.route.threshold
                for r in served)
-    agree = sum(answers_agree(r.answer_text(), recorded[key(r)].answer_text()) for r in served)
-    if served:
-        assert agree / len(served) == pytest.approx(rows["all"]["agreement"])
+    # a conversation replayed once, which the LLM answered: its answer is the one the replay compared with
+    single = [r for r in served if len(by_key[key(r)]) == 1 and by_key[key(r)][0].status == "ok"]
+    scored = len(served) - rows["all"]["unmeasured"]
+    if single:
+        agree = sum(answers_agree(r.answer_text(), by_key[key(r)][0].answer_text()) for r in single)
+        # the replayed twins of a conversation may differ by one call each from the figure on single ones
+        assert abs(agree / len(single) - rows["all"]["agreement"]) <= (scored - len(single)) / max(1, scored) + 1e-9
