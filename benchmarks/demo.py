@@ -84,12 +84,16 @@ def main() -> None:
     ari = re.search(r"adjusted Rand index ([0-9.]+)", output)
     found = re.search(r"^calls: .*?(?=\n\ndatasets)", output, re.S | re.M)
     table = found.group(0) if found else ""
+    replay = re.search(r"^task\s+calls\s+by specialist.*?^specialists answered[^\n]*", output, re.S | re.M)
     machine = f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, no GPU"
     body = (f"`llm2slm demo{' --sample ' + str(args.sample) if args.sample else ''}` in a fresh project folder, "
             f"on {machine}.\n\n| measure | value |\n|---|---|\n| wall time | {wall / 60:.1f} min ({wall:.0f} s) |\n"
             f"| peak memory, whole process tree | {peak / 2**30:.2f} GiB |\n"
             f"| adjusted Rand index (discovery vs answer key) | {ari.group(1) if ari else '-'} |\n\n"
             f"```\n{table.strip()}\n```\n")
+    if replay:
+        body += ("\nThe replay of the trace's latest 30% of calls through the gateway, the champions serving "
+                 f"([serving.md](serving.md)):\n\n```\n{replay.group(0).strip()}\n```\n")
     write_section(REPO / "docs" / "benchmarks.md", f"demo{'-' + str(args.sample) if args.sample else ''}", body)
     print(f"wall {wall:.0f} s, peak {peak / 2**30:.2f} GiB -> docs/benchmarks.md")
 

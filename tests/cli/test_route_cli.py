@@ -43,7 +43,8 @@ def home(tmp_path_factory):
         register_version(uri, f"llm2slm-{task}", task, model, "closed_label", metrics, {}, POLICY, by="ci")
     ring = open_keyring(cfg)
     keys = {role.value: ring.create(f"{role.value}-key", role) for role in Role}
-    return project, cfg, keys
+    yield project, cfg, keys
+    os.environ.pop("MLFLOW_TRACKING_URI", None)  # mlflow.set_tracking_uri above exported it to later tests
 
 
 def run(project, *args, key=None):
