@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llm2slm.capture.crypto import MasterKey
 from llm2slm.capture.gateway import create_app
-from llm2slm.capture.keys import KeyRing, Role
+from llm2slm.capture.keys import KeyRing
 from llm2slm.capture.store import CallStore
 from llm2slm.capture.writer import RecordWriter
 from llm2slm.common.config import GatewayConfig
@@ -24,6 +23,7 @@ from llm2slm.serving.placement import Placer
 from llm2slm.serving.router import Router
 from llm2slm.serving.routes import RouteTable, load_registered
 from llm2slm.testing.fake_llm import FakeLLM, ServerThread, free_port
+from tests.capture.conftest import agent_token, keyring, store  # noqa: F401 (the capture tests' fixtures)
 from tests.factories import make_record
 from tests.mlflow_factories import tracking_uri
 
@@ -86,23 +86,6 @@ def registry(tmp_path_factory, specialist_dir) -> str:
         mlflow.register_model(model_uri, NAME, tags={SHAPE_TAG: "closed_label", "llm2slm.route.threshold": "0"})
     client.set_registered_model_alias(NAME, "champion", "1")
     return uri
-
-
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[CallStore]:
-    call_store = CallStore(tmp_path / "store", MasterKey.generate())
-    yield call_store
-    call_store.close()
-
-
-@pytest.fixture()
-def keyring(tmp_path: Path) -> KeyRing:
-    return KeyRing(tmp_path / "keys.json")
-
-
-@pytest.fixture()
-def agent_token(keyring: KeyRing) -> str:
-    return keyring.create("support-bot", Role.AGENT)
 
 
 @pytest.fixture(scope="module")
