@@ -18,6 +18,17 @@ mlflow.models.set_model(FixedAnswer())
 '''
 
 
+# a gate of 0.8 agreement for every shape, 100 ms p95: what the registry tests register their versions under
+GATE_RULES = {s: {"metric": "agreement", "threshold": 0.8} for s in
+              ("closed_label", "json_spans", "json", "tool_call", "free_text")}
+
+
+def gate_policy(mode: str = "auto", **extra):
+    from llm2slm.registry.versions import PromotionPolicy
+
+    return PromotionPolicy(mode=mode, metrics=GATE_RULES, tolerance=0.02, latency_p95_ms=100, **extra)
+
+
 def tracking_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 

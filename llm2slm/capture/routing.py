@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from llm2slm.capture.records import CallContext, ParsedRequest, build_record
-from llm2slm.common.schema import RouteInfo
+from llm2slm.common.schema import RouteInfo, request_payload
 from llm2slm.serving.answers import completion_body, completion_events, usage_estimate
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ def route_headers(info: RouteInfo | None) -> dict[str, str]:
 
 def request_row(parsed: ParsedRequest) -> dict[str, Any]:
     """The request as the specialists read it: `{"messages": [...], "tools": [...] | None}`."""
-    return {"messages": [m.model_dump(mode="json", exclude_none=True) for m in parsed.messages],
-            "tools": [t.model_dump(mode="json", exclude_none=True) for t in parsed.tools] if parsed.tools else None}
+    return request_payload(parsed.messages, parsed.tools)
 
 
 async def routed_call(gateway: "Gateway", raw: bytes, parsed: ParsedRequest, context: CallContext,

@@ -139,6 +139,13 @@ class CallRecord(_Strict):
         return response_to_text(self.response)
 
 
+def request_payload(messages: list[Message], tools: list[Tool] | None) -> dict[str, Any]:
+    """A request's messages and tools as the chat-completions JSON has them: `{"messages": [...], "tools": [...] |
+    None}` (what specialists read, what a replayed call sends, what identifies a conversation)."""
+    return {"messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
+            "tools": [t.model_dump(mode="json", exclude_none=True) for t in tools] if tools else None}
+
+
 def response_to_text(message: Message) -> str:
     if message.tool_calls:
         calls = []

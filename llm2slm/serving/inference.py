@@ -2,8 +2,9 @@
 
 The gateway's event loop never runs a model: it submits a request row and awaits a future. The worker takes what
 is waiting (up to `max_batch` rows per model), runs each model once on its rows and sets every future, so at 16 or
-64 concurrent clients a classifier's forward pass serves many calls. Live calls go before shadow calls: shadow
-work waits in its own bounded queue (`ShadowQueue`) and is only submitted while the worker is idle enough.
+64 concurrent clients a classifier's forward pass serves many calls. Shadow work waits in its own bounded queue
+(`ShadowQueue`), whose one thread hands the worker a single comparison at a time: live calls never queue behind
+more than one shadow call.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("llm2slm.serving.inference")
+
+
+def _daemon(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass
@@ -36,8 +43,7 @@ class InferenceWorker:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="llm2slm-inference", daemon=True)
-            self._thread.start()
+            self._thread = _daemon(self._loop, "llm2slm-inference")
 
     def submit(self, specialist: Any, row: Mapping[str, Any]) -> Future:
         """A future of `(answer, confidence)` for one request row."""
@@ -45,9 +51,6 @@ class InferenceWorker:
         self.start()
         self.jobs.put(_Job(specialist, row, future))
         return future
-
-    def idle(self) -> bool:
-        return self.jobs.empty()
 
     def _loop(self) -> None:
         while True:
@@ -112,8 +115,7 @@ class ShadowQueue:
 
     def offer(self, job: ShadowJob) -> bool:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="llm2slm-shadow", daemon=True)
-            self._thread.start()
+            self._thread = _daemon(self._loop, "llm2slm-shadow")
         try:
             self.jobs.put_nowait(job)
             return True

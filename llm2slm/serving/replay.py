@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from llm2slm.common.schema import CallRecord, Message, response_to_text
+from llm2slm.common.schema import CallRecord, Message, request_payload, response_to_text
 from llm2slm.evaluation.agreement import answers_agree
 
 ALL = "all"
@@ -48,10 +48,10 @@ class ReplayRow(BaseModel):
 
 
 def request_body(record: CallRecord) -> bytes:
-    body: dict = {"model": record.model,
-                  "messages": [m.model_dump(mode="json", exclude_none=True) for m in record.messages]}
-    if record.tools:
-        body["tools"] = [t.model_dump(mode="json", exclude_none=True) for t in record.tools]
+    payload = request_payload(record.messages, record.tools)
+    body = {"model": record.model, "messages": payload["messages"]}
+    if payload["tools"]:
+        body["tools"] = payload["tools"]
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from llm2slm.common.schema import estimate_tokens
+from llm2slm.common.schema import estimate_tokens, request_payload
 
 CREATED = 1_700_000_000  # fixed `created` timestamp, seconds, so answers are byte-identical across runs
 PIECE_CHARS = 8  # characters of content or arguments per streamed chunk
@@ -63,6 +63,12 @@ def _usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, int]:
 def conversation_key(messages: Any, tools: Any) -> str:
     """What identifies a request's conversation: the SHA-256 of its messages and tools as canonical JSON."""
     return hashlib.sha256(json.dumps([messages, tools or None], sort_keys=True).encode()).hexdigest()
+
+
+def record_key(record: Any) -> str:
+    """The conversation key of a call record's request (what its replayed request will have)."""
+    payload = request_payload(record.messages, record.tools)
+    return conversation_key(payload["messages"], payload["tools"])
 
 
 def completion_body(body: dict[str, Any], raw: bytes, recorded: "Recorded | None" = None) -> dict[str, Any]:
@@ -120,9 +126,7 @@ def recorded_answers(records: Any) -> "Recorded":
     finish reason, usage, model), so a replayed request gets the answer the LLM gave when it was captured."""
     answers: Recorded = {}
     for record in records:
-        messages = [m.model_dump(mode="json", exclude_none=True) for m in record.messages]
-        tools = [t.model_dump(mode="json", exclude_none=True) for t in record.tools] if record.tools else None
-        key = conversation_key(messages, tools)
+        key = record_key(record)
         if record.status == "error":  # a failed call; a retry of the same conversation that succeeded wins
             answers.setdefault(key, None)
             continue

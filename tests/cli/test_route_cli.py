@@ -15,13 +15,11 @@ from llm2slm.cli import app
 from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import load_config
 from llm2slm.registry.routing import route_audit
-from llm2slm.registry.versions import PromotionPolicy, register_version, registry_client
+from llm2slm.registry.versions import register_version, registry_client
 from llm2slm.serving.route_log import RouteEvent, RouteLog
-from tests.mlflow_factories import log_fixed_model
+from tests.mlflow_factories import gate_policy, log_fixed_model
 
-RULES = {s: {"metric": "agreement", "threshold": 0.8} for s in
-         ("closed_label", "json_spans", "json", "tool_call", "free_text")}
-POLICY = PromotionPolicy(mode="auto", metrics=RULES, tolerance=0.02, latency_p95_ms=100)
+POLICY = gate_policy()
 GOOD = {"agreement": 0.92, "latency_ms_p95": 20.0, "cost_per_1k_llm_usd": 0.42}
 BAD = {"agreement": 0.40, "latency_ms_p95": 20.0}
 NO_KEY = {"LLM2SLM_API_KEY": None, "MLFLOW_TRACKING_URI": None}  # another test may leave either set

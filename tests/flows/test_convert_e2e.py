@@ -177,7 +177,7 @@ def test_the_later_calls_replay_through_the_gateway_with_the_champions_serving(p
     from llm2slm.evaluation.agreement import answers_agree
     from llm2slm.sample import bundled_trace_path
     from llm2slm.sample.ingest import split_by_time, subsample_lines
-    from llm2slm.testing.fake_llm import conversation_key
+    from llm2slm.testing.fake_llm import record_key as key
 
     _, later = split_by_time(subsample_lines(bundled_trace_path(), SAMPLE), REPLAYED / SAMPLE)
     rows = {r["task"]: r for r in json.loads((project / ".llm2slm" / "runs" / "replay.json").read_text())}
@@ -188,10 +188,6 @@ def test_the_later_calls_replay_through_the_gateway_with_the_champions_serving(p
     summary = json.loads((project / ".llm2slm" / "runs" / "last_summary.json").read_text())
     champions = {o["task_id"]: o["version"] for o in summary["outcomes"] if "champion" in o["aliases"]}
     assert champions, summary  # the test's lenient gate makes every trained specialist champion
-
-    def key(record: CallRecord) -> str:
-        return conversation_key([m.model_dump(mode="json", exclude_none=True) for m in record.messages],
-                                [t.model_dump(mode="json", exclude_none=True) for t in record.tools or []] or None)
 
     by_key: dict[str, list[CallRecord]] = {}
     for r in (CallRecord.model_validate_json(line) for line in later):

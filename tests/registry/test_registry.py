@@ -22,16 +22,14 @@ from llm2slm.registry.versions import (
     route_tags,
     route_threshold,
 )
-from tests.mlflow_factories import log_fixed_model, tracking_uri
+from tests.mlflow_factories import GATE_RULES, gate_policy, log_fixed_model, tracking_uri
 
-RULES = {s: {"metric": "agreement", "threshold": 0.8} for s in
-         ("closed_label", "json_spans", "json", "tool_call", "free_text")}
 GOOD = {"agreement": 0.92, "latency_ms_p95": 20.0}
 BAD = {"agreement": 0.40, "latency_ms_p95": 20.0}
 
 
 def _policy(mode="auto", **extra) -> PromotionPolicy:
-    return PromotionPolicy(mode=mode, metrics=RULES, tolerance=0.02, latency_p95_ms=100, **extra)
+    return gate_policy(mode, **extra)
 
 
 @pytest.fixture()
@@ -70,7 +68,7 @@ def test_gate_checks_threshold_champion_tolerance_and_latency():
 
 
 def test_the_non_majority_rule_fails_a_version_flattered_by_its_majority_answer():
-    rules = {**RULES, "json_spans": {"metric": "agreement", "threshold": 0.8, "non_majority_threshold": 0.85}}
+    rules = {**GATE_RULES, "json_spans": {"metric": "agreement", "threshold": 0.8, "non_majority_threshold": 0.85}}
     policy = PromotionPolicy(mode="auto", metrics=rules, tolerance=0.02, latency_p95_ms=100)
     honest = gate(policy, "json_spans", {**GOOD, "agreement_non_majority": 0.88})
     assert honest.passed and "ok agreement_non_majority 0.880 >= threshold 0.850" in honest.reasons

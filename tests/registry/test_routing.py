@@ -18,12 +18,10 @@ from llm2slm.registry.routing import (
     route_settings,
     set_route,
 )
-from llm2slm.registry.versions import PromotionPolicy, RegistryError, register_version
-from tests.mlflow_factories import log_fixed_model, tracking_uri
+from llm2slm.registry.versions import RegistryError, register_version
+from tests.mlflow_factories import log_fixed_model, gate_policy, tracking_uri
 
-RULES = {s: {"metric": "agreement", "threshold": 0.8} for s in
-         ("closed_label", "json_spans", "json", "tool_call", "free_text")}
-POLICY = PromotionPolicy(mode="auto", metrics=RULES, tolerance=0.02, latency_p95_ms=100)
+POLICY = gate_policy()
 GOOD = {"agreement": 0.92, "latency_ms_p95": 20.0, "cost_per_1k_llm_usd": 0.42}
 BAD = {"agreement": 0.40, "latency_ms_p95": 20.0}
 

@@ -22,8 +22,8 @@ from llm2slm.serving.inference import InferenceWorker, ShadowQueue
 from llm2slm.serving.placement import Placer
 from llm2slm.serving.router import Router
 from llm2slm.serving.routes import RouteTable, load_registered
-from llm2slm.testing.fake_llm import FakeLLM, ServerThread, free_port
-from tests.capture.conftest import agent_token, keyring, store  # noqa: F401 (the capture tests' fixtures)
+from llm2slm.testing.fake_llm import ServerThread, free_port
+from tests.capture.conftest import agent_token, fake_upstream, keyring, store  # noqa: F401 (capture's fixtures)
 from tests.factories import make_record
 from tests.mlflow_factories import tracking_uri
 
@@ -86,14 +86,6 @@ def registry(tmp_path_factory, specialist_dir) -> str:
         mlflow.register_model(model_uri, NAME, tags={SHAPE_TAG: "closed_label", "llm2slm.route.threshold": "0"})
     client.set_registered_model_alias(NAME, "champion", "1")
     return uri
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[FakeLLM, str]]:
-    fake = FakeLLM()
-    server = ServerThread(fake, free_port()).start()
-    yield fake, server.url + "/v1"
-    server.stop()
 
 
 def make_router(assigner, uri: str, cache: Path, loader=load_registered, budget_s: float = 5.0,

@@ -41,10 +41,10 @@ def _live(url: str, task: str = "task-00") -> bool:
     ("answer", {"answer": "refund_request", "confidence": 0.99}, "invalid_label"),
 ])
 def test_a_failing_specialist_falls_back_to_the_llm_and_is_counted(
-        fault, options, reason, assigner, registry, tmp_path, store, keyring, agent_token, upstream):
+        fault, options, reason, assigner, registry, tmp_path, store, keyring, agent_token, fake_upstream):
     set_route(registry_client(registry), NAME, "on", 1.0, by="test", why="serve")
     router = make_router(assigner, registry, tmp_path / "cache", loader=faulty(fault, **options), budget_s=0.3)
-    with gateway_with(router, store, keyring, upstream[1]) as url:
+    with gateway_with(router, store, keyring, fake_upstream[1]) as url:
         wait_for(lambda: _live(url), what="route live")
         response = _post(url, agent_token, intent_request("my card never came"))
         metrics = httpx.get(url + "/metrics", timeout=10).text
@@ -55,7 +55,7 @@ def test_a_failing_specialist_falls_back_to_the_llm_and_is_counted(
 
 
 def test_a_call_below_the_calibrated_threshold_goes_to_the_llm_not_counted_as_a_fallback(
-        assigner, registry, tmp_path, store, keyring, agent_token, upstream):
+        assigner, registry, tmp_path, store, keyring, agent_token, fake_upstream):
     set_route(registry_client(registry), NAME, "on", 1.0, by="test", why="serve")
     loader = faulty("answer", answer=LABELS[0], confidence=0.2)  # a valid label, at low confidence
     router = make_router(assigner, registry, tmp_path / "cache", loader=loader)
@@ -63,7 +63,7 @@ def test_a_call_below_the_calibrated_threshold_goes_to_the_llm_not_counted_as_a_
     client.set_model_version_tag(NAME, "1", "llm2slm.route.threshold", "0.5")
     try:
         client.set_registered_model_alias(NAME, "champion", "1")
-        with gateway_with(router, store, keyring, upstream[1]) as url:
+        with gateway_with(router, store, keyring, fake_upstream[1]) as url:
             wait_for(lambda: _live(url), what="route live")
             response = _post(url, agent_token, intent_request("card question"))
     finally:
@@ -88,13 +88,13 @@ def tool_registry(registry):
 
 
 def test_streamed_specialist_answers_parse_with_the_openai_client(
-        assigner, tool_registry, tmp_path, store, keyring, agent_token, upstream):
+        assigner, tool_registry, tmp_path, store, keyring, agent_token, fake_upstream):
     import openai
 
     call = [{"name": "book_table", "arguments": {"people": 4}}]
     loader = faulty("answer", answer=json.dumps(call), confidence=0.9)
     router = make_router(assigner, tool_registry, tmp_path / "cache", loader=loader)
-    with gateway_with(router, store, keyring, upstream[1]) as url:
+    with gateway_with(router, store, keyring, fake_upstream[1]) as url:
         wait_for(lambda: _live(url, "task-01"), what="tool route live")
         agent = openai.OpenAI(base_url=url + "/v1", api_key=agent_token, max_retries=0)
         stream = agent.chat.completions.create(

@@ -28,13 +28,13 @@ def _routes(url: str) -> dict:
 
 
 def test_champion_answers_and_moving_it_swaps_the_version_without_a_restart(
-        assigner, registry, tmp_path, store, keyring, agent_token, upstream, specialist_dir):
+        assigner, registry, tmp_path, store, keyring, agent_token, fake_upstream, specialist_dir):
     from tests.capture.conftest import stored
 
     client = registry_client(registry)
     set_route(client, NAME, "off", 0.0, by="test", why="start off")
     router = make_router(assigner, registry, tmp_path / "cache")
-    with gateway_with(router, store, keyring, upstream[1]) as url:
+    with gateway_with(router, store, keyring, fake_upstream[1]) as url:
         before = _post(url, agent_token, intent_request("where is my new card?"))
         assert "x-llm2slm-route" not in before.headers  # no live route: the plain proxy path
         assert before.json()["choices"][0]["message"]["content"] == "echo: where is my new card?"
@@ -66,20 +66,20 @@ def test_champion_answers_and_moving_it_swaps_the_version_without_a_restart(
 
 
 def test_shadow_mode_never_changes_the_answer_and_records_agreement(
-        assigner, registry, tmp_path, store, keyring, agent_token, upstream):
+        assigner, registry, tmp_path, store, keyring, agent_token, fake_upstream):
     client = registry_client(registry)
     client.set_registered_model_alias(NAME, "champion", "1")
     set_route(client, NAME, "shadow", 0.0, by="test", why="watch")
     router = make_router(assigner, registry, tmp_path / "cache")
     texts = [f"card question number {i}" for i in range(6)]
-    with gateway_with(router, store, keyring, upstream[1]) as url:
+    with gateway_with(router, store, keyring, fake_upstream[1]) as url:
         wait_for(lambda: _routes(url).get("task-00", {}).get("mode") == "shadow", what="shadow route")
         for text in texts:
             body = json.dumps(intent_request(text)).encode()
             through = httpx.post(url + "/v1/chat/completions", content=body, timeout=60,
                                  headers={"authorization": f"Bearer {agent_token}",
                                           "content-type": "application/json"})
-            direct = httpx.post(upstream[1] + "/chat/completions", content=body, timeout=60,
+            direct = httpx.post(fake_upstream[1] + "/chat/completions", content=body, timeout=60,
                                 headers={"content-type": "application/json"})
             assert through.content == direct.content and through.headers["x-llm2slm-route"] == "llm"
         router.shadow_queue.join()
@@ -91,12 +91,12 @@ def test_shadow_mode_never_changes_the_answer_and_records_agreement(
 
 
 def test_a_canary_share_holds_within_sampling_error(assigner, registry, tmp_path, store, keyring, agent_token,
-                                                   upstream):
+                                                   fake_upstream):
     client = registry_client(registry)
     set_route(client, NAME, "canary", 0.3, by="test", why="canary")
     router = make_router(assigner, registry, tmp_path / "cache", seed=7)
     n = 300
-    with gateway_with(router, store, keyring, upstream[1]) as url:
+    with gateway_with(router, store, keyring, fake_upstream[1]) as url:
         wait_for(lambda: _routes(url).get("task-00", {}).get("mode") == "canary", what="canary route")
         routes = [_post(url, agent_token, intent_request(f"card {i}")).headers["x-llm2slm-route"] for i in range(n)]
     share = routes.count("specialist") / n
@@ -105,7 +105,7 @@ def test_a_canary_share_holds_within_sampling_error(assigner, registry, tmp_path
 
 
 def test_the_gateway_keeps_its_routes_and_serves_when_the_registry_is_down(
-        assigner, registry, tmp_path, store, keyring, agent_token, upstream, monkeypatch):
+        assigner, registry, tmp_path, store, keyring, agent_token, fake_upstream, monkeypatch):
     from llm2slm.testing.fake_llm import free_port
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -113,7 +113,7 @@ def test_the_gateway_keeps_its_routes_and_serves_when_the_registry_is_down(
     client = registry_client(registry)
     set_route(client, NAME, "on", 1.0, by="test", why="serve")
     router = make_router(assigner, registry, tmp_path / "cache")
-    with gateway_with(router, store, keyring, upstream[1]) as url:
+    with gateway_with(router, store, keyring, fake_upstream[1]) as url:
         wait_for(lambda: _routes(url).get("task-00", {}).get("mode") == "on", what="route on")
         router.table.tracking_uri = f"http://127.0.0.1:{free_port()}"  # the registry server is gone
         errors = router.table.errors
