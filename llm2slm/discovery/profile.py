@@ -30,13 +30,20 @@ def is_closed_label_set(answers: list[str], max_labels: int, coverage: float, ma
     return covered >= coverage * len(answers) and len(counts) <= max_distinct_share * len(answers)
 
 
+TOOL_CALL_MIN_SHARE = 0.1  # share of a task's answers that must call a tool for the task to be a tool-call task
+
+
 def output_shape(records: list[CallRecord], max_labels: int, coverage: float,
                  max_distinct_share: float = 0.5) -> tuple[OutputShape, int]:
-    """(shape, number of distinct answers): tool calls if most answers call tools, else a closed label set,
-    else JSON if most answers are JSON objects, else free text."""
+    """(shape, number of distinct answers): tool calls if most requests offer tools and at least
+    TOOL_CALL_MIN_SHARE of the answers call one (an agent that calls its tools on some turns and replies to the user
+    on the others: the specialist must choose as the LLM did), else a closed label set, else JSON if most answers
+    are JSON objects, else free text."""
     answers = [r.answer_text() for r in records]
     distinct = len(set(answers))
-    if sum(bool(r.response.tool_calls) for r in records) * 2 > len(records):
+    offered = sum(bool(r.tools) for r in records)
+    called = sum(bool(r.response.tool_calls) for r in records)
+    if records and offered * 2 > len(records) and called >= TOOL_CALL_MIN_SHARE * len(records):
         return "tool_call", distinct
     if is_closed_label_set(answers, max_labels, coverage, max_distinct_share):
         return "closed_label", distinct

@@ -5,8 +5,10 @@
 - span_tagger: the ceiling a span tagger can reach, the share of validation calls whose JSON values all occur
   verbatim in the last user message (nothing is run: the tagger has no zero-shot form).
 - generator built from a config (`tiny:*`): random weights, so its zero-shot agreement is 0 by construction.
-- hub generator: zero-shot. The request is rendered with the model's chat template (tools included) and answered
-  greedily; `<tool_call>` blocks are read as tool calls. Score: agreement with the LLM.
+- pretrained generator (packaged or from the hub): zero-shot. The request is rendered as the fine-tuned specialist
+  will see it (the model's chat template, the tools summarised in the system turn) and answered greedily, a batch
+  at a time; a JSON list of {name, arguments} or `<tool_call>` blocks are read as tool calls. Score: agreement with
+  the LLM. Generators are screened on at most `select.screen_generator_calls` calls (generation costs seconds).
 Every screen returns (score or None, how it was measured).
 """
 
@@ -91,7 +93,12 @@ def span_ceiling_screen(val: Rows) -> tuple[float, str]:
     return covered / max(1, len(val)), f"span ceiling: answers fully copied from the request, {len(val)} val calls"
 
 
+SCREEN_BATCH = 8  # validation calls generated together in the zero-shot screen
+
+
 def _as_tool_calls(text: str) -> str:
+    """`<tool_call>{...}</tool_call>` blocks (the form many instruct models use) as the canonical tool-call list;
+    any other text as it is."""
     calls = []
     for block in TOOL_CALL_BLOCK.findall(text):
         try:
@@ -102,28 +109,54 @@ def _as_tool_calls(text: str) -> str:
     return json.dumps(calls, sort_keys=True) if calls else text
 
 
+def _zero_shot_answers(model: Any, tokenizer: Any, val: Rows, max_new_tokens: int) -> list[str]:
+    """Greedy answers to the validation requests, rendered as the fine-tuned specialist will see them
+    (`llm2slm.training.data.encode_prompt`: the tools summarised in the system turn), SCREEN_BATCH at a time."""
+    import torch
+
+    from llm2slm.training.data import encode_prompt
+    from llm2slm.training.prompts import tool_calls_text
+
+    answers: list[str] = []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in range(0, len(val), SCREEN_BATCH):
+        prompts = [encode_prompt(tokenizer, r.get("messages") or [], r.get("tools"), 2048)
+                   for r in val[start:start + SCREEN_BATCH]]
+        width = max(len(p) for p in prompts)  # tokens of the longest prompt; the others are padded on the left
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=pad)
+        for row in out[:, width:]:
+            text = tokenizer.decode(row, skip_special_tokens=True).strip()
+            answer = _as_tool_calls(text)
+            try:  # a JSON list of {name, arguments}, the form the tools summary asks for
+                parsed = json.loads(answer)
+                if isinstance(parsed, list) and all(isinstance(c, dict) and "name" in c for c in parsed):
+                    answer = tool_calls_text([{"function": {"name": c["name"], "arguments": c.get("arguments", {})}}
+                                              for c in parsed])
+            except (json.JSONDecodeError, TypeError):
+                pass
+            answers.append(answer)
+    return answers
+
+
 def zero_shot_screen(base: str, val: Rows, max_new_tokens: int) -> tuple[float, str]:
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from llm2slm.common.packaged import resolve_model
+
+    transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16).to(device).eval()
-    predicted = []
-    with torch.no_grad():
-        for row in val:
-            batch = tokenizer.apply_chat_template(list(row["messages"]), tools=row.get("tools"),
-                                                  add_generation_prompt=True, return_tensors="pt",
-                                                  return_dict=True).to(device)
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-            text = tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=False)
-            answer = _as_tool_calls(text)
-            if answer == text:  # not a tool call: drop end-of-turn and other special tokens
-                answer = tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-            predicted.append(answer.strip())
+    location = resolve_model(base)
+    gpu = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.bfloat16 if gpu else torch.float32)
+    model = model.to("cuda" if gpu else "cpu").eval()
+    predicted = _zero_shot_answers(model, tokenizer, val, max_new_tokens)
     return agreement(predicted, [r["answer"] for r in val]), f"zero-shot, {len(val)} val calls"
 
 

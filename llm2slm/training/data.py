@@ -3,7 +3,7 @@
 A row is {"id", "messages", "tools", "answer"}. Rows are tokenised in the collator, so each Ray worker only
 tokenises its own shard. Classifier batches: input_ids/attention_mask (+ token_type_ids) and a label index
 (-100 when the answer is outside the label set). Span-tagger batches: one BIO tag per token (llm2slm.training.tagger).
-Generator batches: prompt + answer + EOS, right-padded, with
+Generator batches: prompt + answer + EOS, left-padded, with
 labels -100 on prompt and padding so that the loss covers answer tokens only.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from llm2slm.training.answer_format import generation_target
 from llm2slm.training.prompts import chat_messages, classifier_input_text
 
 IGNORE = -100  # label index ignored by the cross-entropy loss
@@ -40,20 +41,39 @@ def sample_rows(rows: list[dict[str, Any]], limit: int | None, seed: int) -> lis
 
 
 def encode_prompt(tokenizer: Any, messages: Sequence[Any], tools: Sequence[Any] | None, max_tokens: int) -> list[int]:
-    """Token ids of the rendered chat prompt (ending with the assistant header), cut from the left to max_tokens."""
-    text = tokenizer.apply_chat_template(chat_messages(messages, tools), tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    """Token ids of the rendered chat prompt (ending with the assistant header), at most `max_tokens`.
+
+    A long conversation is bounded by dropping its oldest turns (the system turn, which holds the tools, always
+    stays): the turns are dropped one at a time from the front until the rendering fits; when even the system turn
+    and the last turn do not fit, the ids are cut from the left."""
+    turns = chat_messages(messages, tools)
+    system = turns[:1] if turns and turns[0]["role"] == "system" else []
+    rest = turns[len(system):]
+    ids: list[int] = []
+    for first in range(len(rest) if rest else 1):
+        text = tokenizer.apply_chat_template(system + rest[first:], tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return ids
     return ids[-max_tokens:] if max_tokens > 0 else []
 
 
 def encode_generator_example(
-    tokenizer: Any, row: Mapping[str, Any], max_length: int, max_new_tokens: int
+    tokenizer: Any, row: Mapping[str, Any], max_length: int, max_new_tokens: int, decoding: str = "none"
 ) -> tuple[list[int], list[int]]:
-    """(input ids, labels) for one row: the answer (+EOS) keeps up to max_new_tokens, the prompt fills the rest."""
-    answer = tokenizer(str(row.get("answer", "")), add_special_tokens=False)["input_ids"][: max_new_tokens - 1]
+    """(input ids, labels) for one row: the answer (+EOS) keeps up to max_new_tokens, the prompt fills the rest.
+    The answer is written as the generator is trained to write it (`answer_format.generation_target`)."""
+    target = generation_target(str(row.get("answer", "")), decoding)
+    answer = tokenizer(target, add_special_tokens=False)["input_ids"][: max_new_tokens - 1]
     answer = answer + [tokenizer.eos_token_id]
     prompt = encode_prompt(tokenizer, row.get("messages") or [], row.get("tools"), max_length - len(answer))
     return prompt + answer, [IGNORE] * len(prompt) + answer
+
+
+def example_tokens(tokenizer: Any, rows: Sequence[Mapping[str, Any]], max_length: int, max_new_tokens: int,
+                   decoding: str = "none") -> list[int]:
+    """Tokens of each row's training example (prompt + answer + EOS, after the cuts), for a token budget."""
+    return [len(encode_generator_example(tokenizer, r, max_length, max_new_tokens, decoding)[0]) for r in rows]
 
 
 class ClassifierCollator:
@@ -73,25 +93,32 @@ class ClassifierCollator:
 
 
 class GeneratorCollator:
-    """Rows -> a right-padded causal-LM batch with the loss on answer tokens only."""
+    """Rows -> a LEFT-padded causal-LM batch with the loss on answer tokens only.
 
-    def __init__(self, tokenizer: Any, max_length: int, max_new_tokens: int) -> None:
+    Left padding puts every row's answer at the end of the batch, so the loss needs the output layer (49,152 logits
+    per position for SmolLM2) only over the last `answer width + 1` positions (`train.generator_loss`), a third of
+    the cost of a step at full width. `position_ids` count from each row's first real token."""
+
+    def __init__(self, tokenizer: Any, max_length: int, max_new_tokens: int, decoding: str = "none") -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens
+        self.decoding = decoding
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        pairs = [encode_generator_example(self.tokenizer, r, self.max_length, self.max_new_tokens) for r in rows]
+        pairs = [encode_generator_example(self.tokenizer, r, self.max_length, self.max_new_tokens, self.decoding)
+                 for r in rows]
         width = max(len(ids) for ids, _ in pairs)  # tokens in the longest example of the batch
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((len(pairs), width), pad, dtype=torch.long)
         labels = torch.full((len(pairs), width), IGNORE, dtype=torch.long)
         attention = torch.zeros((len(pairs), width), dtype=torch.long)
         for i, (ids, target) in enumerate(pairs):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            labels[i, : len(target)] = torch.tensor(target)
-            attention[i, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+            input_ids[i, width - len(ids):] = torch.tensor(ids)
+            labels[i, width - len(target):] = torch.tensor(target)
+            attention[i, width - len(ids):] = 1
+        positions = (attention.cumsum(1) - 1).clamp(min=0)
+        return {"input_ids": input_ids, "attention_mask": attention, "position_ids": positions, "labels": labels}
 
 
 def make_collator(recipe: Any, tokenizer: Any) -> Any:
@@ -102,4 +129,4 @@ def make_collator(recipe: Any, tokenizer: Any) -> Any:
         from llm2slm.training.tagger import SpanCollator
 
         return SpanCollator(tokenizer, recipe.max_length)
-    return GeneratorCollator(tokenizer, recipe.max_length, recipe.max_new_tokens)
+    return GeneratorCollator(tokenizer, recipe.max_length, recipe.max_new_tokens, recipe.decoding)

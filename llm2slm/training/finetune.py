@@ -32,22 +32,31 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
     """Fine-tune `candidate` on the task in `task_dir`; with `mlflow_run` ({tracking_uri, run_id}) rank 0 logs
     loss, learning rate and tokens/s per step to that run; `ray_temp_dir`: where a Ray started here keeps its
     files (the run's home)."""
-    from llm2slm.training.catalogue import load_catalogue
+    from llm2slm.training.catalogue import TINY_PREFIX, load_catalogue
     from llm2slm.training.recipe import recipe_for, task_stats_from_dir
     from llm2slm.training.train import fine_tune
 
     entry = next((c for c in load_catalogue(catalogue) if c.name == candidate), None)
     if entry is None:
         raise ValueError(f"candidate {candidate!r} is not in the catalogue {catalogue}")
+    generator = entry.kind == "generator"
+    pretrained = generator and not entry.base.startswith(TINY_PREFIX)
+    epochs = cfg.epochs or (cfg.generator_epochs if pretrained else None)
     overrides = {"seed": cfg.seed, "checkpoint_every_steps": cfg.checkpoint_every_steps,
-                 **({"epochs": cfg.epochs} if cfg.epochs else {})}
+                 **({"epochs": epochs} if epochs else {})}
     recipe = recipe_for(entry, task_stats_from_dir(task_dir), **overrides)
+    max_calls = min(cfg.max_train_calls, cfg.generator_max_train_calls) if generator else cfg.max_train_calls
     result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                       storage_path=storage_path, ray_address=ray_address, max_train_calls=cfg.max_train_calls,
-                       max_failures=cfg.max_failures, mlflow_run=mlflow_run, ray_temp_dir=ray_temp_dir)
+                       storage_path=storage_path, ray_address=ray_address, max_train_calls=max_calls,
+                       max_failures=cfg.max_failures, mlflow_run=mlflow_run, ray_temp_dir=ray_temp_dir,
+                       max_train_tokens=cfg.generator_max_train_tokens if generator else None)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
     metrics.update(steps=float(result.steps), attempts=float(len(result.attempt_start_steps)),
                    rows_skipped=float(result.rows_skipped))
+    if result.budget is not None:
+        metrics.update(budget_calls_kept=float(result.budget.calls_kept), budget_tokens=float(result.budget.tokens),
+                       budget_calls_available=float(result.budget.calls_available))
+        log.info("task %s: %s trained on %s", task_id, candidate, result.budget.describe())
     log.info("task %s: fine-tuned %s in %.0f s (%d steps, %d attempt(s))", task_id, candidate,
              metrics.get("wall_s", 0.0), result.steps, len(result.attempt_start_steps))
     return FinetuneResult(task_id=task_id, candidate=candidate, model_dir=result.model_dir,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import shutil
@@ -29,12 +30,14 @@ import torch
 from pydantic import BaseModel
 
 from llm2slm.training.checkpoint import TrainProgress, restore_train_state, save_train_state
-from llm2slm.training.data import IGNORE, make_collator, read_rows, sample_rows
-from llm2slm.training.models import SPECIALIST_FILE, build_model, save_specialist
+from llm2slm.training.budget import BudgetReport, apply_token_budget
+from llm2slm.training.data import IGNORE, example_tokens, make_collator, read_rows, sample_rows
+from llm2slm.training.models import SPECIALIST_FILE, build_model, resolve_base, save_specialist
 from llm2slm.training.prompts import training_texts
 from llm2slm.training.recipe import Recipe
 from llm2slm.training.step_log import ProgressRelay, StepLogger
 
+log = logging.getLogger("llm2slm.finetune")
 METRICS_FILE = "training_metrics.json"
 RAY_OBJECT_STORE_BYTES = 256 * 1024**2  # object store of an in-process Ray, bytes
 MAX_SOCKET_DIR_CHARS = 40  # Ray appends ~62 chars (session_<time>_<pid>/sockets/plasma_store); a socket path must stay under 107 bytes
@@ -62,15 +65,34 @@ class TrainResult(BaseModel):
     steps: int  # optimizer steps of the whole run
     attempt_start_steps: list[int]  # the step each attempt started from: [0] unless a worker failure was resumed
     rows_skipped: int = 0  # span tagger: training rows whose JSON values could not be found in the request
+    budget: BudgetReport | None = None  # generator: what the token budget kept of the train calls
+
+
+def generator_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                 torch.Tensor]:
+    """(mean loss over the answer tokens, logits, targets): logits[:, i] predicts targets[:, i].
+
+    Batches are left-padded (`data.GeneratorCollator`), so every answer token sits in the last `keep - 1`
+    positions; the output layer runs only there (`logits_to_keep`), not over the whole prompt."""
+    labels = batch["labels"]
+    scored = labels != IGNORE
+    width = labels.shape[1]  # tokens per row
+    first = int(scored.float().argmax(1)[scored.any(1)].min()) if scored.any() else width - 1
+    keep = width - first + 1  # positions whose logits are needed: the one before the first answer token onwards
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]  # rows x (keep - 1) x vocabulary
+    targets = labels[:, width - keep + 1:]
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+    return loss, logits, targets
 
 
 def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], kind: str,
           label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean loss over the batch's scored units, logits); `label_smoothing` applies to a classifier's training."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
     if kind == "generator":
-        output = model(**inputs, labels=batch["labels"])
-        return output.loss, output.logits
+        loss, logits, _ = generator_loss(model, batch)
+        return loss, logits
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
     logits = model(**inputs)  # classifier: [batch, labels]; span tagger: [batch, tokens, tags]
     return torch.nn.functional.cross_entropy(logits.flatten(0, -2), batch["labels"].flatten(), ignore_index=IGNORE,
                                              label_smoothing=label_smoothing if kind == "classifier" else 0.0), logits
@@ -92,16 +114,17 @@ def _validate(model: torch.nn.Module, rows: list[dict], collate: Any, kind: str,
     loss_sum = units = correct = 0.0
     for start in range(0, len(rows), 64):  # 64 rows per forward pass
         batch = {k: v.to(device) for k, v in collate(rows[start : start + 64]).items()}
-        loss, logits = _loss(model, batch, kind)
-        labels = batch["labels"]
+        if kind == "generator":
+            loss, logits, labels = generator_loss(model, batch)
+        else:
+            loss, logits = _loss(model, batch, kind)
+            labels = batch["labels"]
         if kind == "classifier":
             scored = labels != IGNORE
             loss_sum += float(loss) * int(scored.sum()) if scored.any() else 0.0
             units += len(labels)  # answers outside the label set count as wrong
             correct += float((logits.argmax(-1) == labels).sum())
             continue
-        if kind == "generator":
-            labels, logits = labels[:, 1:], logits[:, :-1]
         scored = labels != IGNORE
         loss_sum += float(loss) * int(scored.sum()) if scored.any() else 0.0
         units += int(scored.sum())
@@ -307,11 +330,28 @@ def _prepare_rows(recipe: Recipe, train_rows: list[dict], val_rows: list[dict]) 
     return tagged, tag_rows(val_rows, fields)[0], {"answer_style": style.model_dump(), "rows_skipped": skipped}
 
 
+def _generator_budget(recipe: Recipe, tokenizer_json: str | None, rows: list[dict],
+                      max_tokens: int | None) -> tuple[list[dict], BudgetReport]:
+    """The train rows a generator's token budget keeps, counted with the tokenizer the workers will use."""
+    if tokenizer_json is not None:
+        from llm2slm.training.tiny import tokenizer_from_json
+
+        tokenizer = tokenizer_from_json(tokenizer_json)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(recipe.base_model))
+    tokens = example_tokens(tokenizer, rows, recipe.max_length, recipe.max_new_tokens, recipe.decoding)
+    kept, report = apply_token_budget(rows, tokens, recipe.epochs, max_tokens)
+    log.info("generator budget: %s", report.describe())
+    return kept, report
+
+
 def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int, use_gpu: bool,
               storage_path: Path, ray_address: str | None = None, max_train_calls: int | None = None,
               max_failures: int = 1, mlflow_run: dict[str, str] | None = None, run_name: str | None = None,
               ray_temp_dir: Path | None = None, step_hook: StepHook | None = None,
-              threads_per_worker: int | None = None) -> TrainResult:
+              threads_per_worker: int | None = None, max_train_tokens: int | None = None) -> TrainResult:
     """Train `recipe` on the task's train split with Ray Train and copy the specialist to `out_dir`.
 
     max_failures: worker-group restarts from the latest checkpoint before the run fails. mlflow_run:
@@ -331,6 +371,11 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     if not train_rows:
         raise ValueError(f"{task_dir}: the train split is empty")
     train_rows, val_rows, extra_meta = _prepare_rows(recipe, train_rows, val_rows)
+    tokenizer_json = _tokenizer_json(recipe, train_rows)
+    budget = None
+    if recipe.kind == "generator":
+        train_rows, budget = _generator_budget(recipe, tokenizer_json, train_rows, max_train_tokens)
+        extra_meta["budget"] = budget.model_dump()
     storage_path = Path(storage_path).resolve()
     storage_path.mkdir(parents=True, exist_ok=True)
     _ensure_ray(ray_address, Path(ray_temp_dir) if ray_temp_dir else storage_path / "ray")
@@ -340,7 +385,7 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"recipe": recipe.model_dump(mode="json"), "train_rows": train_rows,
-                           "val_rows": val_rows, "tokenizer_json": _tokenizer_json(recipe, train_rows),
+                           "val_rows": val_rows, "tokenizer_json": tokenizer_json,
                            "threads_per_worker": threads, "use_gpu": use_gpu, "extra_meta": extra_meta,
                            "mlflow": mlflow_run, "step_hook": step_hook, "progress": relay.handle},
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
@@ -366,4 +411,5 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
                        train_seconds=sum(h["epoch_seconds"] for h in history),
                        examples_per_s=last["examples_per_s"], tokens_per_s=last["tokens_per_s"],
                        n_train=len(train_rows), n_val=len(val_rows), run_name=run_name, steps=meta["steps"],
-                       attempt_start_steps=meta["attempt_start_steps"], rows_skipped=extra_meta.get("rows_skipped", 0))
+                       attempt_start_steps=meta["attempt_start_steps"], rows_skipped=extra_meta.get("rows_skipped", 0),
+                       budget=budget)

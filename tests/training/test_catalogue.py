@@ -17,7 +17,11 @@ REQUIRED_HUB_IDS = {
 def test_the_shipped_catalogue_covers_the_models_and_marks_the_offline_ones():
     candidates = load_catalogue(default_catalogue_path())
     assert REQUIRED_HUB_IDS <= {c.hub_id for c in candidates}
-    assert {c.name for c in candidates if c.offline} == {"minilm-classifier", "minilm-span-tagger", "tiny-generator"}
+    assert {c.name for c in candidates if c.offline} == {"minilm-classifier", "minilm-span-tagger", "tiny-generator",
+                                                          "smollm2-135m-instruct"}
+    smol = find_candidate(candidates, "smollm2-135m-instruct")
+    assert smol.base == "smollm2-135m-instruct" and smol.output_shapes == ["json", "tool_call", "free_text"]
+    assert smol.memory_bf16_mib == pytest.approx(134_515_008 * 2 / 2**20)
     tagger = find_candidate(candidates, "minilm-span-tagger")
     assert tagger.kind == "span_tagger" and tagger.output_shapes == ["json"] and tagger.base == "all-MiniLM-L6-v2"
     qwen = find_candidate(candidates, "qwen2.5-0.5b-instruct")

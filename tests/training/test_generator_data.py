@@ -27,16 +27,46 @@ def tokenizer():
 
 def test_prompt_tokens_get_no_loss_and_answer_tokens_do(tokenizer):
     batch = GeneratorCollator(tokenizer, max_length=128, max_new_tokens=32)(ROWS)
+    width = batch["input_ids"].shape[1]
     for i, row in enumerate(ROWS):
         prompt = encode_prompt(tokenizer, row["messages"], None, 128)
         answer = tokenizer(row["answer"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        length = len(prompt) + len(answer)
-        assert batch["input_ids"][i, : len(prompt)].tolist() == prompt  # the chat template's rendering
-        assert (batch["labels"][i, : len(prompt)] == IGNORE).all()  # prompt: no loss
-        assert batch["labels"][i, len(prompt):length].tolist() == answer  # answer + EOS: the loss
-        assert (batch["labels"][i, length:] == IGNORE).all() and batch["attention_mask"][i, length:].sum() == 0
+        pad = width - len(prompt) - len(answer)  # left padding: every answer ends at the batch's last position
+        assert batch["input_ids"][i, pad:pad + len(prompt)].tolist() == prompt  # the chat template's rendering
+        assert (batch["labels"][i, :pad + len(prompt)] == IGNORE).all()  # padding and prompt: no loss
+        assert batch["labels"][i, pad + len(prompt):].tolist() == answer  # answer + EOS: the loss
+        assert batch["attention_mask"][i, :pad].sum() == 0 and batch["attention_mask"][i, pad:].sum() == width - pad
+        assert batch["position_ids"][i, pad:].tolist() == list(range(width - pad))  # counted from the first token
     rendered = tokenizer.apply_chat_template(ROWS[0]["messages"], tokenize=False, add_generation_prompt=True)
     assert rendered.endswith("<|assistant|>") and "<|system|>" in rendered
+
+
+def test_the_loss_on_the_kept_answer_logits_equals_the_loss_over_every_position(tokenizer):
+    from llm2slm.training.train import generator_loss
+
+    model = build_tiny_llama(tokenizer, seed=5).eval()
+    batch = GeneratorCollator(tokenizer, max_length=128, max_new_tokens=32)(ROWS)
+    loss, logits, targets = generator_loss(model, batch)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    full = model(**inputs).logits[:, :-1]
+    reference = torch.nn.functional.cross_entropy(full.flatten(0, 1), batch["labels"][:, 1:].flatten(),
+                                                  ignore_index=IGNORE)
+    assert float(loss) == pytest.approx(float(reference), rel=1e-5)
+    longest_answer = max(int((batch["labels"][i] != IGNORE).sum()) for i in range(len(ROWS)))
+    assert logits.shape[1] == targets.shape[1] == longest_answer  # the output layer ran on the answers only
+
+
+def test_a_long_conversation_keeps_its_system_turn_and_latest_turns(tokenizer):
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn number {i} " * 6} for i in range(12)]
+    messages = [{"role": "system", "content": "Extract the booking as JSON."}, *turns]
+    whole = encode_prompt(tokenizer, messages, None, 10_000)
+    bounded = encode_prompt(tokenizer, messages, None, len(whole) // 2)
+    text = tokenizer.decode(bounded)
+    assert len(bounded) <= len(whole) // 2
+    assert text.startswith("<|system|>Extract the booking as JSON.") and "turn number 11" in text
+    assert "turn number 0 " not in text  # the oldest turns went first
+    kept = sum(f"turn number {i} " in text for i in range(12))
+    assert 0 < kept < 12 and all(f"turn number {i} " in text for i in range(12 - kept, 12))
 
 
 def _save_base(tokenizer, folder):
