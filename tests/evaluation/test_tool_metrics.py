@@ -49,7 +49,8 @@ def test_tool_call_figures_over_calls_and_text_replies_equal_the_hand_counts():
 def test_without_offered_tools_there_is_no_validity_and_empty_subsets_give_no_figure():
     m = tool_call_metrics(["hi", "[]"], ["hello", "bye"])
     assert "tool_call_valid" not in m and m["n_predicted_tool_calls"] == 1  # "[]" reads as a (bad) tool call
-    assert m["n_tool_calls"] == 0 and not {"function_name_accuracy", "argument_exact_match", "argument_accuracy"} & set(m)
+    call_figures = {"function_name_accuracy", "argument_exact_match", "argument_accuracy"}
+    assert m["n_tool_calls"] == 0 and not call_figures & set(m)
     assert m["decision_accuracy"] == pytest.approx(1 / 2) and m["text_rouge_l"] == 0.0
     only_calls = tool_call_metrics([REFERENCE[3]], [REFERENCE[3]], [TOOLS])
     assert only_calls["n_text"] == 0 and "text_similarity" not in only_calls and only_calls["tool_call_valid"] == 1.0
