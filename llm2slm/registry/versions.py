@@ -4,7 +4,8 @@ The promotion policy and its gate are in `llm2slm.registry.gate` (imported here 
 `challenger`. `champion` moves only through `promote` (the gate of the promotion policy, or `force` with a reason)
 or `rollback` (back to the previous champion). Every move is written on the version it concerns as tags:
 `alias.<alias>` holds the latest move of that alias onto the version, and `audit.NNNN` one tag per event (who,
-when in UTC, what, why, the gate's figures). The registered model keeps the tag `llm2slm.champion_history`, the versions that held `champion` in order, so rollback knows the previous one.
+when in UTC, what, why, the gate's figures). The registered model keeps the tag `llm2slm.champion_history`,
+the versions that held `champion` in order, so rollback knows the previous one.
 
 A version carries what the gate needs as tags, so the gate can be run again at any time: `llm2slm.shape` and
 `metric.<name>` for each evaluation figure. It also carries its deferral threshold (`route_tags`, read by
