@@ -43,7 +43,8 @@ DEFAULT_POLICY: dict[str, str] = {t: "keep" if t in KEPT_BY_DEFAULT else "surrog
 # The types whose values, found in a call's system/developer messages or tool specifications, are the agent's
 # configuration and kept everywhere in that call. Never numbers, ids, dates of birth or secrets.
 AGENT_CONFIG_TYPES = ["PERSON", "NAME", "ORGANIZATION", "LOCATION", "STREET_ADDRESS", "EMAIL", "PHONE", "URL"]
-DropReason = Literal["error", "specialist_answer", "empty_response", "truncated", "invalid_tool_call", "refusal"]
+DropReason = Literal["error", "specialist_answer", "empty_response", "truncated", "invalid_tool_spec",
+                     "invalid_tool_call", "refusal"]
 
 
 class CurateConfig(_Section):

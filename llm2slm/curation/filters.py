@@ -6,6 +6,9 @@ Reasons, tried in this order (the first that applies is counted):
   must never be trained on its own answers as if they were the LLM's.
 - `empty_response`: the answer has neither text nor tool calls.
 - `truncated`: the answer was cut at the token limit (`finish_reason` length).
+- `invalid_tool_spec`: a tool the request offered has parameters that are not a valid JSON Schema (Draft 2020-12),
+  or a `$ref` in them that does not resolve within that schema: its calls cannot be checked, and the router refuses
+  every call to such a tool, so the specialist must not learn to make them (or to reply around them).
 - `invalid_tool_call`: a tool call whose arguments are not a JSON object, name a tool the request did not offer,
   or do not match that tool's JSON schema (required keys, types, enums).
 - `refusal`: the provider's content filter stopped the answer (`finish_reason` content_filter), or a text answer
@@ -17,10 +20,17 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from typing import Any
+
+from referencing.exceptions import Unresolvable
 
 from llm2slm.common.schema import CallRecord
 
-REASONS = ("error", "specialist_answer", "empty_response", "truncated", "invalid_tool_call", "refusal")
+REASONS = ("error", "specialist_answer", "empty_response", "truncated", "invalid_tool_spec", "invalid_tool_call",
+           "refusal")
+
+
+SPEC_URI = "urn:llm2slm:tool-parameters"  # the base URI a tool's own `#/...` references resolve against
 
 
 class FailureFilter:
@@ -53,6 +63,9 @@ class FailureFilter:
     def _truncated(self, record: CallRecord) -> bool:
         return record.finish_reason == "length"
 
+    def _invalid_tool_spec(self, record: CallRecord) -> bool:
+        return any(tool_spec_problem(tool.function.parameters) for tool in record.tools or [])
+
     def _invalid_tool_call(self, record: CallRecord) -> bool:
         return any(tool_call_problem(record, i) for i in range(len(record.response.tool_calls or [])))
 
@@ -78,21 +91,50 @@ def tool_call_problem(record: CallRecord, index: int) -> str | None:
     if call.name not in specs:
         return f"tool {call.name!r} was not offered"
     validator = _validator(json.dumps(specs[call.name], sort_keys=True))
-    if validator is None:
-        return None
-    error = next(iter(validator.iter_errors(arguments)), None)
+    if isinstance(validator, str):
+        return None  # an unusable schema is `invalid_tool_spec`'s (tool_spec_problem)
+    try:
+        error = next(iter(validator.iter_errors(arguments)), None)
+    except Unresolvable as exc:  # a reference the static check could not follow: never a crash
+        return f"the tool's schema has a reference that does not resolve: {exc}"
     return f"arguments do not match the schema: {error.message}" if error else None
 
 
+def tool_spec_problem(parameters: dict[str, Any]) -> str | None:
+    """What makes a tool's `parameters` an unusable JSON Schema, or None."""
+    problem = _validator(json.dumps(parameters, sort_keys=True))
+    return problem if isinstance(problem, str) else None
+
+
 @lru_cache(maxsize=4096)
-def _validator(schema_json: str):
-    """A JSON-schema validator for one tool's parameters; None when the schema itself is unusable."""
+def _validator(schema_json: str) -> Any:
+    """A JSON-schema validator for one tool's parameters ({} reads as any object), or why the schema is unusable:
+    it fails the Draft 2020-12 meta-schema, or one of its `$ref`s does not resolve within it."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
 
     schema = json.loads(schema_json) or {"type": "object"}
     try:
         Draft202012Validator.check_schema(schema)
-    except SchemaError:
-        return None
+    except SchemaError as exc:
+        return f"not a valid JSON Schema: {exc.message}"
+    if isinstance(schema, dict):
+        resolver = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(schema)).resolver(SPEC_URI)
+        for ref in _refs(schema):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return f"$ref {ref!r} does not resolve within the tool's schema"
     return Draft202012Validator(schema)
+
+
+def _refs(value: Any) -> list[str]:
+    """Every `$ref` string in a schema, depth first."""
+    if isinstance(value, dict):
+        own = [value["$ref"]] if isinstance(value.get("$ref"), str) else []
+        return own + [ref for item in value.values() for ref in _refs(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _refs(item)]
+    return []

@@ -33,8 +33,8 @@ from llm2slm.evaluation.raw import CapturedRows
 log = logging.getLogger("llm2slm.evaluate")
 
 # the figures of each output shape worth a line in the log (all of them are in the report and in MLflow)
-SHAPE_FIGURES = ("accuracy", "macro_f1", "json_valid", "field_f1", "function_name_accuracy", "argument_exact_match",
-                 "rouge_l")
+SHAPE_FIGURES = ("accuracy", "macro_f1", "json_valid", "field_f1", "decision_accuracy", "function_name_accuracy",
+                 "argument_exact_match", "tool_call_valid", "text_similarity", "rouge_l")
 
 
 class Predictor(Protocol):
@@ -90,6 +90,11 @@ def single_call_latency(specialist: Predictor, rows: Sequence[Mapping[str, Any]]
     return {"latency_ms_p50": percentile(single, 50), "latency_ms_p95": percentile(single, 95)}
 
 
+def offered_tools(rows: Sequence[Mapping[str, Any]]) -> list[list[dict] | None]:
+    """Each row's offered tools (OpenAI `tools` dicts; None when the request offered none)."""
+    return [row.get("tools") for row in rows]
+
+
 def raw_quality(specialist: Predictor, captured: CapturedRows | None, shape: str,
                 majority: str | None = None) -> tuple[dict[str, float], str]:
     """(the quality figures on the captured rows, why there are none): the reference is each captured LLM answer;
@@ -100,7 +105,7 @@ def raw_quality(specialist: Predictor, captured: CapturedRows | None, shape: str
         return {}, captured.skipped or "none of the test calls is in the call store"
     predicted = specialist.predict_rows(captured.rows)
     reference = [row["answer"] for row in captured.rows]
-    metrics = shape_metrics(shape, predicted, reference)
+    metrics = shape_metrics(shape, predicted, reference, offered_tools(captured.rows))
     non_majority = non_majority_agreement(predicted, reference, majority) if majority is not None else None
     if non_majority is not None:
         metrics["agreement_non_majority"] = non_majority
@@ -163,7 +168,7 @@ def evaluate_specialist(task_id: str, specialist: Predictor, rows: list[dict], s
     seconds_per_call = (time.perf_counter() - started) / len(rows)
     predicted, confidences = [a for a, _ in answered], [c for _, c in answered]
     reference = [row["answer"] for row in rows]
-    metrics = shape_metrics(shape, predicted, reference)
+    metrics = shape_metrics(shape, predicted, reference, offered_tools(rows))
     if majority is None:
         majority = majority_answer([row["answer"] for row in (calibration_rows or rows)])
     deferred = deferral(specialist, predicted, confidences, reference, calibration_rows, majority,

@@ -1,11 +1,14 @@
-"""Quality of a specialist's answers against the LLM's, by output shape. Every figure is in [0, 1].
+"""Quality of a specialist's answers against the LLM's, by output shape. Every figure is in [0, 1]; the `n_*`
+figures are counts of calls.
 
 - closed_label: accuracy and macro-F1 over the labels (the LLM's answer is the reference label).
 - json / json_spans: json_valid (share of answers that parse as a JSON object) and field_f1 (micro F1 over
   (key, value) pairs, values compared as parsed JSON).
-- tool_call (BFCL-style, order-free): function_name_accuracy (the same multiset of function names) and
-  argument_exact_match (the same calls, names and parsed arguments alike).
-- free_text: rouge_l (ROUGE-L F-measure, mean over calls).
+- tool_call (BFCL-style, order-free): decision_accuracy (tool call or text reply, as the LLM chose),
+  function_name_accuracy, argument_exact_match, argument_accuracy, tool_call_valid, text_rouge_l,
+  text_similarity and their counts (`llm2slm.evaluation.tool_metrics` defines each).
+- free_text: rouge_l (ROUGE-L F-measure) and text_similarity (sentence-embedding cosine), means over calls
+  (`llm2slm.evaluation.text_metrics`).
 `agreement` (llm2slm.evaluation.agreement) is reported for every shape on top of these.
 """
 
@@ -13,9 +16,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llm2slm.evaluation.agreement import agreement
+from llm2slm.evaluation.text_metrics import mean, rouge_l_scores, similarity_scores
+from llm2slm.evaluation.tool_metrics import TOOL_FIGURES, tool_call_metrics
 
 
 def _parse(text: str) -> Any:
@@ -58,39 +64,10 @@ def json_metrics(predicted: list[str], reference: list[str]) -> dict[str, float]
             "field_f1": f1}
 
 
-def _calls(text: str) -> list[tuple[str, str]] | None:
-    value = _parse(text)
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(c, dict) and "name" in c for c in value):
-        return None
-    calls = []
-    for call in value:
-        arguments = call.get("arguments", {})
-        if isinstance(arguments, str):  # arguments as a JSON string, as the OpenAI wire format sends them
-            arguments = _parse(arguments) if _parse(arguments) is not None else arguments
-        calls.append((str(call["name"]), json.dumps(arguments, sort_keys=True)))
-    return calls
-
-
-def tool_call_metrics(predicted: list[str], reference: list[str]) -> dict[str, float]:
-    names = exact = 0
-    for pred, ref in zip(predicted, reference, strict=True):
-        got, want = _calls(pred), _calls(ref)
-        if got is None or want is None:
-            continue
-        names += Counter(n for n, _ in got) == Counter(n for n, _ in want)
-        exact += Counter(got) == Counter(want)
-    total = max(1, len(reference))
-    return {"function_name_accuracy": names / total, "argument_exact_match": exact / total}
-
-
 def text_metrics(predicted: list[str], reference: list[str]) -> dict[str, float]:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    scores = [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predicted, reference, strict=True)]
-    return {"rouge_l": sum(scores) / len(scores) if scores else 0.0}
+    """rouge_l and text_similarity, means over the calls (0.0 for none)."""
+    return {"rouge_l": mean(rouge_l_scores(predicted, reference)),
+            "text_similarity": mean(similarity_scores(predicted, reference))}
 
 
 SHAPE_METRICS = {
@@ -102,10 +79,36 @@ SHAPE_METRICS = {
 }
 
 
-def shape_metrics(shape: str, predicted: list[str], reference: list[str]) -> dict[str, float]:
-    """`agreement` plus the shape's own figures."""
+# the [0, 1] figures each shape's own metrics give (on top of `agreement`)
+SHAPE_FIGURE_NAMES: dict[str, tuple[str, ...]] = {
+    "closed_label": ("accuracy", "macro_f1"),
+    "json": ("json_valid", "field_precision", "field_recall", "field_f1"),
+    "json_spans": ("json_valid", "field_precision", "field_recall", "field_f1"),
+    "tool_call": TOOL_FIGURES,
+    "free_text": ("rouge_l", "text_similarity"),
+}
+# the [0, 1] figures of every shape: agreement here, the rest added by llm2slm.evaluation.evaluate (deferral)
+COMMON_FIGURES = ("agreement", "agreement_non_majority", "route_agreement", "route_coverage",
+                  "route_agreement_non_majority")
+
+
+def gate_figures(shape: str) -> tuple[str, ...]:
+    """The [0, 1] figures an evaluation of a `shape` task reports, as a promotion rule may name them: the common
+    ones, the shape's own, and each of them as measured on the captured calls (`raw_<name>`)."""
+    if shape not in SHAPE_FIGURE_NAMES:
+        raise ValueError(f"unknown output shape {shape!r}; known: {sorted(SHAPE_FIGURE_NAMES)}")
+    names = (*COMMON_FIGURES, *SHAPE_FIGURE_NAMES[shape])
+    return (*names, *(f"raw_{name}" for name in names))
+
+
+def shape_metrics(shape: str, predicted: list[str], reference: list[str],
+                  tools: Sequence[Sequence[Mapping[str, Any]] | None] | None = None) -> dict[str, float]:
+    """`agreement` plus the shape's own figures; `tools`: each row's offered tools, read by the tool_call shape
+    (its tool_call_valid figure) and ignored by the others."""
     if shape not in SHAPE_METRICS:
         raise ValueError(f"unknown output shape {shape!r}; known: {sorted(SHAPE_METRICS)}")
     if len(predicted) != len(reference):
         raise ValueError(f"{len(predicted)} predictions for {len(reference)} references")
-    return {"agreement": agreement(predicted, reference), **SHAPE_METRICS[shape](predicted, reference)}
+    own = tool_call_metrics(predicted, reference, tools) if shape == "tool_call" else \
+        SHAPE_METRICS[shape](predicted, reference)
+    return {"agreement": agreement(predicted, reference), **own}

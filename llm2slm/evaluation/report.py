@@ -13,7 +13,8 @@ from llm2slm.common.files import PRIVATE_FILE, atomic_path, atomic_write_text
 from llm2slm.evaluation.deferral_report import deferral_lines
 
 QUALITY_ORDER = ("agreement", "agreement_non_majority", "accuracy", "macro_f1", "json_valid", "field_f1",
-                 "function_name_accuracy", "argument_exact_match", "rouge_l")
+                 "decision_accuracy", "function_name_accuracy", "argument_exact_match", "argument_accuracy",
+                 "tool_call_valid", "text_rouge_l", "text_similarity", "rouge_l")
 
 
 def _fmt(value: Any, pattern: str = "{:.3f}") -> str:
@@ -45,6 +46,25 @@ def raw_note(evaluations: Sequence[Any]) -> str:
     return f"No figure on the test calls as captured for {', '.join(str(e.candidate) for e in skipped)}: {reasons}."
 
 
+def tool_call_lines(evaluations: Sequence[Any]) -> list[str]:
+    """For a tool_call task, the calls each figure is taken over, per candidate (scrubbed test calls); else []."""
+    with_counts = [e for e in evaluations if "n_tool_calls" in e.metrics]
+    if not with_counts:
+        return []
+    lines = ["Tool calls and text replies (scrubbed test calls): `decision_accuracy` over all calls; the name and "
+             "argument figures over the calls the LLM answered with tool calls (a text reply scores 0); "
+             "`tool_call_valid` over the candidate's tool-call answers; `text_*` over the calls the LLM answered "
+             "with text (a tool-call answer scores 0).", "",
+             "| candidate | calls | LLM tool calls | LLM arguments | LLM text replies | candidate tool calls |",
+             "|---|---|---|---|---|---|"]
+    for e in with_counts:
+        m = e.metrics
+        lines.append(f"| {e.candidate} | {m.get('n_calls', 0):.0f} | {m.get('n_tool_calls', 0):.0f} | "
+                     f"{m.get('n_arguments', 0):.0f} | {m.get('n_text', 0):.0f} | "
+                     f"{m.get('n_predicted_tool_calls', 0):.0f} |")
+    return [*lines, ""]
+
+
 def render_markdown(task_id: str, task_name: str, evaluations: Sequence[Any], chosen: str | None,
                     gate_metric: str) -> str:
     quality = quality_names(evaluations)
@@ -56,7 +76,7 @@ def render_markdown(task_id: str, task_name: str, evaluations: Sequence[Any], ch
              "| candidate | " + " | ".join(quality) + " |", "|---" * (len(quality) + 1) + "|"]
     lines += quality_rows(evaluations, quality)
     lines += ["", "`agreement_non_majority`: agreement on the calls whose LLM answer is not the task's most frequent "
-              "one.", "", raw_note(evaluations), "", *deferral_lines(evaluations),
+              "one.", "", *tool_call_lines(evaluations), raw_note(evaluations), "", *deferral_lines(evaluations),
               "## Speed and cost on this machine", "",
               "| candidate | latency p50 (ms) | latency p95 (ms) | calls/s | cost / 1k calls (USD) | LLM cost / 1k "
               "calls (USD) | saving |", "|---|---|---|---|---|---|---|"]

@@ -1,10 +1,11 @@
 """The specialist registry: one MLflow registered model per task, its aliases, the champion gate and the audit trail.
 
-A new version gets `challenger`. `champion` moves only through `promote` (the gate of the promotion policy,
-or `force` with a reason) or `rollback` (back to the previous champion). Every move is written on the version
-it concerns as tags: `alias.<alias>` holds the latest move of that alias onto the version, and `audit.NNNN` one
-tag per event (who, when in UTC, what, why, the gate's figures). The registered model keeps the tag
-`llm2slm.champion_history`, the versions that held `champion` in order, so rollback knows the previous one.
+The promotion policy and its gate are in `llm2slm.registry.gate` (imported here too). A new version gets
+`challenger`. `champion` moves only through `promote` (the gate of the promotion policy, or `force` with a reason)
+or `rollback` (back to the previous champion). Every move is written on the version it concerns as tags:
+`alias.<alias>` holds the latest move of that alias onto the version, and `audit.NNNN` one tag per event (who,
+when in UTC, what, why, the gate's figures). The registered model keeps the tag `llm2slm.champion_history`,
+the versions that held `champion` in order, so rollback knows the previous one.
 
 A version carries what the gate needs as tags, so the gate can be run again at any time: `llm2slm.shape` and
 `metric.<name>` for each evaluation figure. It also carries its deferral threshold (`route_tags`, read by
@@ -22,11 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
-from llm2slm.common.errors import load_yaml_model
+# the promotion policy and its gate live in llm2slm.registry.gate; imported here for the callers of this module
+from llm2slm.registry.gate import (SHAPES, GateResult, PromotionPolicy, RegistryError, ShapeRule,  # noqa: F401
+                                   gate, gate_metric, load_policy)
 
-SHAPES = ("closed_label", "json_spans", "json", "tool_call", "free_text")
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "llm2slm.champion_history"
 SHAPE_TAG = "llm2slm.shape"
@@ -34,11 +36,6 @@ METRIC_PREFIX = "metric."
 AUDIT_PREFIX = "audit."
 ROUTE_THRESHOLD_TAG = "llm2slm.route.threshold"
 ROUTE_TARGET_TAG = "llm2slm.route.target_agreement"
-NON_MAJORITY_METRIC = "agreement_non_majority"
-
-
-class RegistryError(ValueError):
-    """A registry request cannot be done; the message names the model, version or rule at fault."""
 
 
 class GateFailed(RegistryError):
@@ -47,93 +44,6 @@ class GateFailed(RegistryError):
     def __init__(self, result: "GateResult") -> None:
         super().__init__("gate failed: " + "; ".join(r for r in result.reasons if r.startswith("FAIL")))
         self.result = result
-
-
-class ShapeRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    metric: str = Field(min_length=1, description="evaluation metric the gate reads, in [0, 1]")
-    threshold: float = Field(ge=0, le=1)
-    non_majority_threshold: float | None = Field(None, ge=0, le=1, description="the least agreement on the calls "
-                                                 "whose LLM answer is not the task's most frequent one; none: no rule")
-
-
-class PromotionPolicy(BaseModel):
-    """mlflow/promotion_policy.yaml, validated."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["auto", "manual"]
-    metrics: dict[str, ShapeRule]
-    tolerance: float = Field(ge=0, le=1, description="how far below the champion a challenger may score")
-    latency_p95_ms: float = Field(gt=0, description="single-call p95 latency budget, ms")
-
-    @model_validator(mode="after")
-    def _every_shape(self) -> "PromotionPolicy":
-        unknown = sorted(set(self.metrics) - set(SHAPES))
-        missing = [s for s in SHAPES if s not in self.metrics]
-        if unknown:
-            raise ValueError(f"metrics: unknown shapes {unknown}; known: {list(SHAPES)}")
-        if missing:
-            raise ValueError(f"metrics: no rule for shapes {missing}")
-        return self
-
-
-def load_policy(path: Path | str) -> PromotionPolicy:
-    """Read and validate the promotion policy. Raises RegistryError naming the file and field at fault."""
-    return load_yaml_model(path, PromotionPolicy, RegistryError, "promotion policy")
-
-
-def gate_metric(policy_path: Path | str, shape: str) -> str:
-    """The metric the promotion gate judges a `shape` task by."""
-    policy = load_policy(policy_path)
-    if shape not in policy.metrics:
-        raise RegistryError(f"shape {shape!r} has no rule in the promotion policy {policy_path}")
-    return policy.metrics[shape].metric
-
-
-class GateResult(BaseModel):
-    passed: bool
-    reasons: list[str]
-    figures: dict[str, Any]
-
-
-def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
-         champion_metrics: dict[str, float] | None = None) -> GateResult:
-    """Threshold on the shape's metric, no worse than the champion beyond the tolerance, the shape's non-majority
-    agreement rule when it has one, latency within budget."""
-    if shape not in policy.metrics:
-        raise RegistryError(f"shape {shape!r} has no rule in the promotion policy; known: {sorted(policy.metrics)}")
-    rule = policy.metrics[shape]
-    value = metrics.get(rule.metric)
-    latency = metrics.get("latency_ms_p95")
-    champion_value = (champion_metrics or {}).get(rule.metric)
-    figures = {"shape": shape, "metric": rule.metric, "value": value, "threshold": rule.threshold,
-               "champion_value": champion_value, "tolerance": policy.tolerance,
-               "latency_ms_p95": latency, "latency_budget_ms": policy.latency_p95_ms}
-    reasons = [_at_least(rule.metric, value, rule.threshold)]
-    if value is not None and champion_value is not None:
-        ok = value >= champion_value - policy.tolerance
-        reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} champion "
-                       f"{champion_value:.3f} - tolerance {policy.tolerance:.3f}")
-    if rule.non_majority_threshold is not None:
-        figures["non_majority_threshold"] = rule.non_majority_threshold
-        figures["agreement_non_majority"] = metrics.get(NON_MAJORITY_METRIC)
-        reasons.append(_at_least(NON_MAJORITY_METRIC, metrics.get(NON_MAJORITY_METRIC), rule.non_majority_threshold))
-    if latency is None:
-        reasons.append("FAIL latency_ms_p95 was not measured for this version")
-    else:
-        ok = latency <= policy.latency_p95_ms
-        reasons.append(f"{'ok' if ok else 'FAIL'} latency p95 {latency:.1f} ms {'<=' if ok else '>'} "
-                       f"budget {policy.latency_p95_ms:.0f} ms")
-    return GateResult(passed=not any(r.startswith("FAIL") for r in reasons), reasons=reasons, figures=figures)
-
-
-def _at_least(metric: str, value: float | None, threshold: float) -> str:
-    if value is None:
-        return f"FAIL {metric} was not measured for this version"
-    ok = value >= threshold
-    return f"{'ok' if ok else 'FAIL'} {metric} {value:.3f} {'>=' if ok else '<'} threshold {threshold:.3f}"
 
 
 def route_tags(threshold: float, target_agreement: float) -> dict[str, str]:

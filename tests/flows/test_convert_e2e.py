@@ -47,6 +47,7 @@ def project(tmp_path_factory, repo_root) -> Path:
     for rule in policy["metrics"].values():
         rule.update({"threshold": 0.0, **({"non_majority_threshold": 0.0} if "non_majority_threshold" in rule
                                            else {})})
+        rule["minimums"] = {name: 0.0 for name in rule.get("minimums", {})}
     policy["latency_p95_ms"] = 100000
     (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
     params["registry"]["policy"] = str(folder / "policy.yaml")
