@@ -61,17 +61,25 @@ def captured_test_rows(cfg: Config, task_id: str, rows: list[dict]) -> CapturedR
     return CapturedRows(rows=captured_rows(records, rows))
 
 
+GENERATOR_LATENCY_CALLS = 8  # single calls a generator's latency is timed on (each one costs ~1-2 s on 2 cores)
+
+
 @task(name="evaluate")
 def evaluate(cfg: Config, entry: TaskEntry, trained: FinetuneResult, shape: str) -> Evaluation:
     from llm2slm.serving.specialist import Specialist
 
     art = Artifacts(cfg.paths)
     task_dir = art.tasks / entry.task_id
-    rows = sample_rows(read_split(task_dir, "test"), cfg.evaluate.max_test_calls)
-    val = sample_rows(read_split(task_dir, "val"), cfg.evaluate.max_test_calls)
+    specialist = Specialist.load(trained.model_dir)
+    limits = cfg.evaluate
+    if specialist.kind == "generator":  # greedy generation costs seconds a call on a CPU: a capped evaluation
+        limits = limits.model_copy(update={"max_test_calls": min(limits.max_test_calls, limits.max_generator_test_calls),
+                                           "latency_calls": min(limits.latency_calls, GENERATOR_LATENCY_CALLS)})
+    rows = sample_rows(read_split(task_dir, "test"), limits.max_test_calls)
+    val = sample_rows(read_split(task_dir, "val"), limits.max_test_calls)
     usage = logged_usage(art.curated, {r["id"] for r in rows})
     majority = majority_answer([r["answer"] for r in read_split(task_dir, "train")] or [r["answer"] for r in val])
-    return evaluate_specialist(entry.task_id, Specialist.load(trained.model_dir), rows, shape, cfg.evaluate, usage,
+    return evaluate_specialist(entry.task_id, specialist, rows, shape, limits, usage,
                                candidate=trained.candidate, captured=captured_test_rows(cfg, entry.task_id, rows),
                                calibration_rows=val, majority=majority or None, route=cfg.route)
 

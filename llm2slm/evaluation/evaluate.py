@@ -13,6 +13,7 @@ target agreement, and what it gives on the test calls: `route_threshold`, `route
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -95,15 +96,31 @@ def offered_tools(rows: Sequence[Mapping[str, Any]]) -> list[list[dict] | None]:
     return [row.get("tools") for row in rows]
 
 
+def _request_key(row: Mapping[str, Any]) -> str:
+    return json.dumps([row.get("messages"), row.get("tools")], sort_keys=True, ensure_ascii=False)
+
+
+def raw_predictions(specialist: Predictor, captured_rows: Sequence[Mapping[str, Any]],
+                    scrubbed: Mapping[str, str]) -> list[str]:
+    """The specialist's answers to the captured rows. A captured request identical to its scrubbed row (nothing was
+    scrubbed in it) has the answer already given (`scrubbed`: request key -> answer; specialists are
+    deterministic), so only the rows scrubbing changed are predicted again: for a generator, a second pass over
+    every test call would cost seconds a call."""
+    todo = [row for row in captured_rows if _request_key(row) not in scrubbed]
+    fresh = iter(specialist.predict_rows(todo)) if todo else iter(())
+    return [scrubbed[key] if (key := _request_key(row)) in scrubbed else next(fresh) for row in captured_rows]
+
+
 def raw_quality(specialist: Predictor, captured: CapturedRows | None, shape: str,
-                majority: str | None = None) -> tuple[dict[str, float], str]:
+                majority: str | None = None, scrubbed: Mapping[str, str] | None = None) -> tuple[dict[str, float], str]:
     """(the quality figures on the captured rows, why there are none): the reference is each captured LLM answer;
-    with the task's `majority` answer, agreement_non_majority too."""
+    with the task's `majority` answer, agreement_non_majority too; `scrubbed`: the answers already given to the
+    scrubbed requests (request key -> answer), reused where the captured request is the same."""
     if captured is None:
         return {}, "not measured"
     if captured.skipped or not captured.rows:
         return {}, captured.skipped or "none of the test calls is in the call store"
-    predicted = specialist.predict_rows(captured.rows)
+    predicted = raw_predictions(specialist, captured.rows, scrubbed or {})
     reference = [row["answer"] for row in captured.rows]
     metrics = shape_metrics(shape, predicted, reference, offered_tools(captured.rows))
     non_majority = non_majority_agreement(predicted, reference, majority) if majority is not None else None
@@ -180,7 +197,8 @@ def evaluate_specialist(task_id: str, specialist: Predictor, rows: list[dict], s
     metrics["cost_per_1k_llm_usd"] = llm_cost
     metrics["cost_per_1k_specialist_usd"] = specialist_cost_per_1k(seconds_per_call, os.cpu_count() or 1,
                                                                    cfg.cpu_hour_usd)
-    raw_metrics, raw_skipped = raw_quality(specialist, captured, shape, majority)
+    raw_metrics, raw_skipped = raw_quality(specialist, captured, shape, majority,
+                                           {_request_key(r): a for r, a in zip(rows, predicted, strict=True)})
     result = Evaluation(task_id=task_id, candidate=candidate, output_shape=shape, n_test=len(rows), metrics=metrics,
                         usage_source=source,
                         examples=[{"llm": r, "specialist": p} for r, p in zip(reference[:5], predicted[:5],
