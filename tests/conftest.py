@@ -31,6 +31,8 @@ os.environ.update(
 )
 
 REPO = Path(__file__).resolve().parents[1]
+# the packaged SmolLM2 is converted once (~20 s) into a cache kept between test runs (git ignores .pytest_cache)
+os.environ.setdefault("LLM2SLM_MODEL_CACHE", str(REPO / ".pytest_cache" / "llm2slm-models"))
 
 
 @pytest.fixture(scope="session")

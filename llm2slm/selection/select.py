@@ -74,8 +74,9 @@ def screen_and_rank(verdicts: list[CandidateVerdict], by_name: dict[str, Candida
     answer_tokens = max((estimate_tokens(len(r["answer"])) + 8 for r in train), default=64)  # generation budget
     eligible = [v for v in verdicts if v.eligible]
     for verdict in eligible:
+        calls = min(cfg.screen_calls, cfg.screen_generator_calls) if verdict.kind == "generator" else cfg.screen_calls
         verdict.screen, verdict.screen_method = screen(
-            by_name[verdict.name], train, val[:cfg.screen_calls], cfg.screen_shots, cfg.screen_generators,
+            by_name[verdict.name], train, val[:calls], cfg.screen_shots, cfg.screen_generators,
             cfg.screen_max_params, answer_tokens)
     order = {name: i for i, name in enumerate(by_name)}
     return sorted(eligible, key=lambda v: (kinds.index(v.kind), *rank_key(order[v.name], v.screen)))

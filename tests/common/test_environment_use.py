@@ -17,6 +17,8 @@ READERS = {
     "llm2slm/capture/gateway.py": "a secret, read at use: the upstream LLM API key",
     "llm2slm/curation/anonymize.py": "a secret, read at use: the hash salt",
     "llm2slm/registry/versions.py": "who is acting on the registry ($USER, as getpass does), when not given",
+    "llm2slm/common/packaged.py": "the model cache ($LLM2SLM_MODEL_CACHE, $XDG_CACHE_HOME), read at use by every "
+                                  "process that loads a packaged base, Ray workers included",
 }
 CHANGES = {"setdefault", "update", "pop", "clear", "putenv", "unsetenv", "apply_quiet_offline_defaults",
            "prepare_environment"}

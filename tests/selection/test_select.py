@@ -94,12 +94,16 @@ def test_constraints_filter_candidates_and_each_reason_is_kept(tmp_path, monkeyp
     assert choice.candidate == "qwen2.5-0.5b-instruct" and verdicts["qwen2.5-0.5b-instruct"].screen is None
 
 
-def test_tool_calls_stay_on_the_llm_offline_when_no_candidate_can_learn_them(tmp_path, monkeypatch):
+def test_tool_calls_get_the_packaged_slm_offline_and_a_hub_generator_online(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     answers = [json.dumps([{"name": "f", "arguments": {"x": i}}]) for i in range(120)]
     cfg = SelectConfig(screen_generators=False)
     choice = select_model(_task(tmp_path / "t", answers), {"output_shape": "tool_call"}, cfg)
-    assert choice.decision == "llm" and "no generator candidate" in choice.reasons[-1]
+    assert choice.decision == "specialist" and choice.candidate == "smollm2-135m-instruct"
+    verdicts = {v.name: v for v in choice.verdicts}
+    assert not verdicts["qwen2.5-0.5b-instruct"].eligible and not verdicts["tiny-generator"].eligible
+    no_slm = SelectConfig(screen_generators=False, licences=["mit"])  # nothing offline fits: the LLM keeps it
+    assert select_model(tmp_path / "t", {"output_shape": "tool_call"}, no_slm).decision == "llm"
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     online = select_model(tmp_path / "t", {"output_shape": "tool_call"}, cfg)
     assert online.decision == "specialist" and online.candidate == "qwen2.5-0.5b-instruct"
