@@ -22,15 +22,18 @@ from llm2slm.common.schema import CallRecord
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT / "data" / "sample" / "trace.jsonl.gz"
 ANSWER_KEY = ROOT / "data" / "sample" / "answer_key.csv.gz"
-KINDS = ("intent_routing", "banking_triage", "slot_extraction", "tool_calling")
+KINDS = ("intent_routing", "banking_triage", "slot_extraction", "tool_calling")  # the single-turn agents' kinds
 
 
 def sample_rows(kind: str) -> list[dict]:
-    """Every successful call of this task kind as a task row {id, messages, tools, answer}, duplicates once."""
-    if kind not in KINDS:
-        raise ValueError(f"task kind {kind!r}: use one of {KINDS}")
+    """Every successful call of this task kind (any kind of the answer key) as a task row {id, messages, tools,
+    answer}, duplicates once."""
     with gzip.open(ANSWER_KEY, "rt", encoding="utf-8") as handle:
-        ids = {row["id"] for row in csv.DictReader(handle) if row["task_kind"] == kind}
+        key = list(csv.DictReader(handle))
+    kinds = sorted({row["task_kind"] for row in key})
+    if kind not in kinds:
+        raise ValueError(f"task kind {kind!r}: use one of {kinds}")
+    ids = {row["id"] for row in key if row["task_kind"] == kind}
     rows, seen = [], set()
     with gzip.open(TRACE, "rt", encoding="utf-8") as handle:
         for line in handle:

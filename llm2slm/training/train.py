@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -31,10 +30,12 @@ from pydantic import BaseModel
 
 from llm2slm.training.checkpoint import TrainProgress, restore_train_state, save_train_state
 from llm2slm.training.budget import BudgetReport, apply_token_budget
-from llm2slm.training.data import IGNORE, example_tokens, make_collator, read_rows, sample_rows
+from llm2slm.training.data import example_tokens, make_collator, read_rows, sample_rows
 from llm2slm.training.models import SPECIALIST_FILE, build_model, resolve_base, save_specialist
 from llm2slm.training.prompts import training_texts
 from llm2slm.training.recipe import Recipe
+from llm2slm.training.steps import (epoch_metrics, make_optimizer, make_scheduler, sum_across_workers, train_step,
+                                    validate)
 from llm2slm.training.step_log import ProgressRelay, StepLogger
 
 log = logging.getLogger("llm2slm.finetune")
@@ -42,7 +43,6 @@ METRICS_FILE = "training_metrics.json"
 RAY_OBJECT_STORE_BYTES = 256 * 1024**2  # object store of an in-process Ray, bytes
 MAX_SOCKET_DIR_CHARS = 40  # Ray appends ~62 chars (session_<time>_<pid>/sockets/plasma_store); a socket path must stay under 107 bytes
 CHECKPOINTS_KEPT = 2  # resumable checkpoints kept in the run's storage (the final specialist counts as one)
-GIB = 1024**3
 
 StepHook = Callable[[int, TrainProgress], None]  # (worker rank, progress) after each optimizer step
 
@@ -66,113 +66,6 @@ class TrainResult(BaseModel):
     attempt_start_steps: list[int]  # the step each attempt started from: [0] unless a worker failure was resumed
     rows_skipped: int = 0  # span tagger: training rows whose JSON values could not be found in the request
     budget: BudgetReport | None = None  # generator: what the token budget kept of the train calls
-
-
-def generator_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
-                                                                                 torch.Tensor]:
-    """(mean loss over the answer tokens, logits, targets): logits[:, i] predicts targets[:, i].
-
-    Batches are left-padded (`data.GeneratorCollator`), so every answer token sits in the last `keep - 1`
-    positions; the output layer runs only there (`logits_to_keep`), not over the whole prompt."""
-    labels = batch["labels"]
-    scored = labels != IGNORE
-    width = labels.shape[1]  # tokens per row
-    first = int(scored.float().argmax(1)[scored.any(1)].min()) if scored.any() else width - 1
-    keep = width - first + 1  # positions whose logits are needed: the one before the first answer token onwards
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs, logits_to_keep=keep).logits[:, :-1]  # rows x (keep - 1) x vocabulary
-    targets = labels[:, width - keep + 1:]
-    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
-    return loss, logits, targets
-
-
-def _loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], kind: str,
-          label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean loss over the batch's scored units, logits); `label_smoothing` applies to a classifier's training."""
-    if kind == "generator":
-        loss, logits, _ = generator_loss(model, batch)
-        return loss, logits
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs)  # classifier: [batch, labels]; span tagger: [batch, tokens, tags]
-    return torch.nn.functional.cross_entropy(logits.flatten(0, -2), batch["labels"].flatten(), ignore_index=IGNORE,
-                                             label_smoothing=label_smoothing if kind == "classifier" else 0.0), logits
-
-
-def _sum_across_workers(values: list[float], device: torch.device) -> list[float]:
-    """Element-wise sum of `values` over all workers (identity with one worker)."""
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.all_reduce(tensor)
-    return tensor.tolist()
-
-
-@torch.no_grad()
-def _validate(model: torch.nn.Module, rows: list[dict], collate: Any, kind: str, device: torch.device) -> list[float]:
-    """[loss sum, scored units, correct units] on this worker's validation rows; units are examples
-    (classifier: argmax = label) or tokens (span tagger: tags; generator: teacher-forced answer tokens)."""
-    model.eval()
-    loss_sum = units = correct = 0.0
-    for start in range(0, len(rows), 64):  # 64 rows per forward pass
-        batch = {k: v.to(device) for k, v in collate(rows[start : start + 64]).items()}
-        if kind == "generator":
-            loss, logits, labels = generator_loss(model, batch)
-        else:
-            loss, logits = _loss(model, batch, kind)
-            labels = batch["labels"]
-        if kind == "classifier":
-            scored = labels != IGNORE
-            loss_sum += float(loss) * int(scored.sum()) if scored.any() else 0.0
-            units += len(labels)  # answers outside the label set count as wrong
-            correct += float((logits.argmax(-1) == labels).sum())
-            continue
-        scored = labels != IGNORE
-        loss_sum += float(loss) * int(scored.sum()) if scored.any() else 0.0
-        units += int(scored.sum())
-        correct += float(((logits.argmax(-1) == labels) & scored).sum())
-    model.train()
-    return [loss_sum, units, correct]
-
-
-def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; an encoder's head may get its own (higher) rate."""
-    head, body = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (head if name.startswith("head.") else body).append(param)
-    groups = [{"params": body, "lr": recipe.learning_rate}]
-    if head:
-        groups.append({"params": head, "lr": recipe.head_learning_rate or recipe.learning_rate})
-    return torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
-
-
-def _train_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                scheduler: Any, trainable: list[torch.nn.Parameter], kind: str, label_smoothing: float = 0.0) -> float:
-    """One optimizer step (gradients averaged across workers by DDP); returns the batch's loss."""
-    loss, _ = _loss(model, batch, kind, label_smoothing)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(trainable, max_norm=1.0)
-    optimizer.step()
-    scheduler.step()
-    return loss.detach().item()
-
-
-def _epoch_metrics(epoch: int, train: list[float], val: list[float], seconds: float, kind: str,
-                   device: torch.device) -> dict[str, float]:
-    loss_sum, steps, examples, tokens = train
-    metrics = {
-        "epoch": float(epoch),
-        "train_loss": loss_sum / max(steps, 1),
-        "examples_per_s": examples / seconds,
-        "tokens_per_s": tokens / seconds,
-        "epoch_seconds": seconds,
-    }
-    if val[1] > 0:
-        metrics["val_loss"] = val[0] / val[1]
-        metrics["val_accuracy" if kind == "classifier" else "val_token_accuracy"] = val[2] / val[1]
-    if device.type == "cuda":
-        metrics["gpu_peak_allocated_gib"] = torch.cuda.max_memory_allocated(device) / GIB
-    return metrics
 
 
 def _shard_loader(rows: list[dict], collate: Any, recipe: Recipe, rank: int, world: int) -> tuple[Any, Any]:
@@ -219,14 +112,6 @@ def _save_and_report(model: Any, tokenizer: Any, recipe: Recipe, progress: Train
                          checkpoint_dir_name="specialist")
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> Any:
-    """Linear warm-up over `warmup_ratio` of the optimizer steps, then linear decay to zero at the last step."""
-    from transformers import get_linear_schedule_with_warmup
-
-    total = recipe.epochs * steps_per_epoch  # optimizer steps
-    return get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * total), total)
-
-
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """The training function every Ray worker runs. `config`: recipe (dict), train_rows, val_rows, tokenizer_json
     (tiny bases), threads_per_worker, use_gpu, extra_meta (for specialist.json), mlflow, step_hook (see fine_tune)."""
@@ -248,9 +133,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     model = ray.train.torch.prepare_model(model, move_to_device=recipe.quantization == "none")  # DDP if world > 1
     plain = getattr(model, "module", model)
     plain.train()  # from_pretrained returns a model in eval mode: dropout on from the first step
-    optimizer = _optimizer(plain, recipe)
+    optimizer = make_optimizer(plain, recipe)
     steps_per_epoch, every = len(loader), recipe.checkpoint_every_steps  # optimizer steps
-    scheduler = _scheduler(optimizer, recipe, steps_per_epoch)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
     trainable = [p for p in plain.parameters() if p.requires_grad]
 
     # Resume from the run's latest checkpoint after a worker failure (step 0 on the first attempt).
@@ -264,7 +149,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, steps, examples, tokens on this worker
         start = last = time.perf_counter()
         for batch in itertools.islice(loader, done_before, None):
-            loss = _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
+            loss = train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
             progress.step += 1
             tokens = float(batch["attention_mask"].sum())
             totals = [totals[0] + loss, totals[1] + 1, totals[2] + len(batch["input_ids"]), totals[3] + tokens]
@@ -275,10 +160,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 steps_log.flush()  # the steps up to a checkpoint reach MLflow before it is reported
                 _report({"epoch": float(epoch)}, rank, (plain, optimizer, scheduler, progress))
         seconds = time.perf_counter() - start
-        train_totals = _sum_across_workers(totals, device)
+        train_totals = sum_across_workers(totals, device)
         val_start = time.perf_counter()
-        val_totals = _sum_across_workers(_validate(plain, val_rows, collate, recipe.kind, device), device)
-        progress.history.append(_epoch_metrics(epoch, train_totals, val_totals, seconds, recipe.kind, device))
+        val_totals = sum_across_workers(validate(plain, val_rows, collate, recipe.kind, device), device)
+        progress.history.append(epoch_metrics(epoch, train_totals, val_totals, seconds, recipe.kind, device))
         progress.history[-1]["val_seconds"] = time.perf_counter() - val_start
         steps_log.flush()
         if epoch < recipe.epochs:

@@ -181,7 +181,7 @@ def test_recipe_errors_name_the_field():
 def test_label_smoothing_softens_a_classifier_loss_only():
     import torch
 
-    from llm2slm.training.train import _loss
+    from llm2slm.training.steps import loss_of
 
     class Fixed(torch.nn.Module):
         def __init__(self, logits: torch.Tensor) -> None:
@@ -193,9 +193,9 @@ def test_label_smoothing_softens_a_classifier_loss_only():
 
     confident = Fixed(torch.tensor([[9.0, -9.0, -9.0]]))  # right and sure: near-zero plain loss
     batch = {"input_ids": torch.zeros(1, 2, dtype=torch.long), "labels": torch.tensor([0])}
-    plain, _ = _loss(confident, batch, "classifier")
-    smoothed, _ = _loss(confident, batch, "classifier", label_smoothing=0.1)
+    plain, _ = loss_of(confident, batch, "classifier")
+    smoothed, _ = loss_of(confident, batch, "classifier", label_smoothing=0.1)
     assert plain.item() < 1e-6 and smoothed.item() > 1.0  # smoothing penalises over-confidence
     tagger = Fixed(torch.tensor([[[9.0, -9.0, -9.0]]]))
     tags = {"input_ids": torch.zeros(1, 1, dtype=torch.long), "labels": torch.tensor([[0]])}
-    assert _loss(tagger, tags, "span_tagger", label_smoothing=0.1)[0].item() < 1e-6
+    assert loss_of(tagger, tags, "span_tagger", label_smoothing=0.1)[0].item() < 1e-6

@@ -42,7 +42,7 @@ def test_prompt_tokens_get_no_loss_and_answer_tokens_do(tokenizer):
 
 
 def test_the_loss_on_the_kept_answer_logits_equals_the_loss_over_every_position(tokenizer):
-    from llm2slm.training.train import generator_loss
+    from llm2slm.training.steps import generator_loss
 
     model = build_tiny_llama(tokenizer, seed=5).eval()
     batch = GeneratorCollator(tokenizer, max_length=128, max_new_tokens=32)(ROWS)
