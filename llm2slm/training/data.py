@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from llm2slm.training.answer_format import generation_target
 from llm2slm.training.prompts import chat_messages, classifier_input_text
 
 IGNORE = -100  # label index ignored by the cross-entropy loss
@@ -47,10 +48,12 @@ def encode_prompt(tokenizer: Any, messages: Sequence[Any], tools: Sequence[Any] 
 
 
 def encode_generator_example(
-    tokenizer: Any, row: Mapping[str, Any], max_length: int, max_new_tokens: int
+    tokenizer: Any, row: Mapping[str, Any], max_length: int, max_new_tokens: int, decoding: str = "none"
 ) -> tuple[list[int], list[int]]:
-    """(input ids, labels) for one row: the answer (+EOS) keeps up to max_new_tokens, the prompt fills the rest."""
-    answer = tokenizer(str(row.get("answer", "")), add_special_tokens=False)["input_ids"][: max_new_tokens - 1]
+    """(input ids, labels) for one row: the answer (+EOS) keeps up to max_new_tokens, the prompt fills the rest.
+    The answer is written in the layout of the recipe's `decoding` (`answer_format.generation_target`)."""
+    target = generation_target(str(row.get("answer", "")), decoding)
+    answer = tokenizer(target, add_special_tokens=False)["input_ids"][: max_new_tokens - 1]
     answer = answer + [tokenizer.eos_token_id]
     prompt = encode_prompt(tokenizer, row.get("messages") or [], row.get("tools"), max_length - len(answer))
     return prompt + answer, [IGNORE] * len(prompt) + answer
@@ -75,13 +78,15 @@ class ClassifierCollator:
 class GeneratorCollator:
     """Rows -> a right-padded causal-LM batch with the loss on answer tokens only."""
 
-    def __init__(self, tokenizer: Any, max_length: int, max_new_tokens: int) -> None:
+    def __init__(self, tokenizer: Any, max_length: int, max_new_tokens: int, decoding: str = "none") -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens
+        self.decoding = decoding  # the answers' layout: answer_format.generation_target
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        pairs = [encode_generator_example(self.tokenizer, r, self.max_length, self.max_new_tokens) for r in rows]
+        pairs = [encode_generator_example(self.tokenizer, r, self.max_length, self.max_new_tokens, self.decoding)
+                 for r in rows]
         width = max(len(ids) for ids, _ in pairs)  # tokens in the longest example of the batch
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((len(pairs), width), pad, dtype=torch.long)
@@ -102,4 +107,4 @@ def make_collator(recipe: Any, tokenizer: Any) -> Any:
         from llm2slm.training.tagger import SpanCollator
 
         return SpanCollator(tokenizer, recipe.max_length)
-    return GeneratorCollator(tokenizer, recipe.max_length, recipe.max_new_tokens)
+    return GeneratorCollator(tokenizer, recipe.max_length, recipe.max_new_tokens, recipe.decoding)
