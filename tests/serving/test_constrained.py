@@ -183,3 +183,15 @@ def test_a_saved_specialist_decodes_as_its_recipe_says(tmp_path, tokenizer, mode
             assert answer_problem(answer, "tools", row["tools"]) is None
     with pytest.raises(ValueError, match="only a generator"):
         Recipe(kind="classifier", base_model="all-MiniLM-L6-v2", labels=["a", "b"], decoding="json")
+
+
+def test_time_generation_reports_the_call_with_and_without_constraints(tokenizer, models):
+    from llm2slm.serving.constrained import time_generation
+
+    rows = rows_for([[FLIGHT, PING]])
+    plain = time_generation(models[0], tokenizer, rows, "none", 8, 240, repeats=1)
+    tools = time_generation(models[0], tokenizer, rows, "tools", 8, 240, repeats=1)
+    for timing in (plain, tools):
+        assert timing["rows"] == 4 and 4 <= timing["new_tokens"] <= 4 * 9  # at most 8 tokens + 1 end a row
+        assert timing["tokens_per_s"] == pytest.approx(timing["new_tokens"] / timing["ms_per_call"] * 1000)
+    assert plain["grammar_ms"] == 0.0 and tools["grammar_ms"] > 0.0
