@@ -10,7 +10,9 @@ what the router compares with the version's calibrated threshold (docs/specialis
 - classifier: the softmax probability of the chosen label;
 - span tagger: the least probability of the chosen tag over the words of the user message that decide a tag
   (`llm2slm.training.tagger.predict_json_with_confidence`);
-- generator: the least probability of a generated token of the greedy answer, its end token included.
+- generator: the least probability of a generated token of the greedy answer, its end token included; under
+  constrained decoding (specialist.json's `decoding`), the probability the constrained step gave the token it
+  chose, and 0.0 for an answer cut by max_new_tokens before its grammar could end (`serving.constrained`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 import torch
 
+from llm2slm.serving.constrained import greedy_confidence  # noqa: F401 (its home before constrained decoding)
+from llm2slm.training.answer_format import canonical_answer
 from llm2slm.training.data import encode_prompt
 from llm2slm.training.models import ENCODER_KINDS, load_encoder_specialist, load_generator, read_meta
 from llm2slm.training.prompts import classifier_input_text
@@ -33,6 +37,7 @@ class Specialist:
     def __init__(self, model: Any, tokenizer: Any, meta: dict[str, Any]):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta
         self.kind: str = meta["kind"]
+        self._grammars: Any = None  # constrained decoding's GrammarCache, built on first use
 
     @classmethod
     def load(cls, model_dir: Path | str) -> "Specialist":
@@ -70,33 +75,27 @@ class Specialist:
         return [(labels[i], min(1.0, float(p))) for i, p in zip(index.tolist(), best.tolist(), strict=True)]
 
     def _generate(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
+        """Greedy answers, constrained by the recipe's `decoding` (none, json, tools) and written canonically."""
+        from llm2slm.serving.constrained import greedy_generate
+
         new_tokens = int(self.meta["max_new_tokens"])
         prompt_budget = int(self.meta["max_length"]) - new_tokens  # tokens left for the prompt
         prompts = [encode_prompt(self.tokenizer, r.get("messages") or [], r.get("tools"), prompt_budget)
                    for r in rows]
-        width = max(len(p) for p in prompts)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # left padding
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-        output = self.model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=new_tokens,
-                                     do_sample=False, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id,
-                                     output_scores=True, return_dict_in_generate=True)
-        generated = output.sequences[:, width:]
-        confidence = greedy_confidence(output.scores, generated, self.tokenizer.eos_token_id)
-        return [(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), c)
-                for ids, c in zip(generated, confidence, strict=True)]
+        decoding = self.decoding
+        grammars = self.grammar_cache().grammars(decoding, rows) if decoding != "none" else None
+        answers = greedy_generate(self.model, self.tokenizer, prompts, new_tokens, grammars)
+        return [(canonical_answer(text, decoding), confidence) for text, confidence in answers]
 
+    @property
+    def decoding(self) -> str:
+        """The generator's constrained decoding: specialist.json's `decoding`, "none" for older specialists."""
+        return str(self.meta.get("decoding") or "none")
 
-def greedy_confidence(scores: Sequence[torch.Tensor], generated: torch.Tensor, eos_id: int | None) -> list[float]:
-    """Per row, the least probability of a generated token up to and including its first end token (the steps
-    after it are padding). `scores[t]`: the logits of step t, one row per sequence."""
-    if not scores:
-        return [1.0] * generated.shape[0]
-    steps = torch.stack([s.float().log_softmax(-1) for s in scores], 1)  # rows x steps x vocabulary
-    tokens = generated[:, :steps.shape[1]]
-    chosen = steps.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).exp()  # rows x steps
-    if eos_id is not None:
-        ended = (tokens == eos_id).long().cumsum(1)
-        after_end = (ended - (tokens == eos_id).long()) > 0  # steps after the first end token
-        chosen = chosen.masked_fill(after_end, 1.0)
-    return [min(1.0, float(v)) for v in chosen.min(1).values.tolist()]
+    def grammar_cache(self) -> Any:
+        """The compiled grammars of this specialist's tokenizer (built on first use)."""
+        if self._grammars is None:
+            from llm2slm.serving.constrained import GrammarCache, output_vocab_size
+
+            self._grammars = GrammarCache(self.tokenizer, output_vocab_size(self.model, self.tokenizer))
+        return self._grammars

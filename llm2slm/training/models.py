@@ -226,6 +226,7 @@ def save_specialist(
         "fields": recipe.fields,
         "max_length": recipe.max_length,  # tokens of input (encoders) or prompt + answer (generator)
         "max_new_tokens": recipe.max_new_tokens,  # tokens generated at most (generator)
+        "decoding": recipe.decoding,  # generator: constrained decoding, none | json | tools
         "chat_template": template if recipe.kind == "generator" else None,
         "recipe": recipe.model_dump(mode="json"),
         "versions": _versions(),

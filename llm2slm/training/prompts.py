@@ -115,10 +115,13 @@ def chat_messages(messages: Sequence[Any], tools: Sequence[Any] | None) -> list[
     return ([{"role": "system", "content": system}] if system else []) + turns
 
 
-def training_texts(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every text a generator sees for these rows (turn contents and answers): a tokenizer's training corpus."""
+def training_texts(rows: Sequence[Mapping[str, Any]], decoding: str = "none") -> list[str]:
+    """Every text a generator sees for these rows (turn contents and answers, in the layout of `decoding`): a
+    tokenizer's training corpus."""
+    from llm2slm.training.answer_format import generation_target
+
     texts: list[str] = []
     for row in rows:
         texts.extend(t["content"] for t in chat_messages(row.get("messages") or [], row.get("tools")))
-        texts.append(str(row.get("answer", "")))
+        texts.append(generation_target(str(row.get("answer", "")), decoding))
     return texts

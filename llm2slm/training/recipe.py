@@ -56,7 +56,7 @@ class Recipe(BaseModel):
     merge_weights: bool = Field(False, description="also save the LoRA adapter merged into full weights")
     quantization: Literal["none", "4bit"] = Field("none", description="4bit: QLoRA (LoRA generator on a GPU)")
     decoding: Literal["none", "json", "tools"] = Field(
-        "none", description="generator: constrained decoding (tools: a valid call of an offered tool, or text)")
+        "none", description="generator: constrained decoding (training.answer_format, serving.constrained)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Recipe":
@@ -81,7 +81,7 @@ class Recipe(BaseModel):
         if self.base_model.startswith(TINY_PREFIX) and self.method != "full":
             raise ValueError("method: a tiny:* base has no pretrained weights, so it must be 'full'")
         if self.decoding != "none" and self.kind != "generator":
-            raise ValueError(f"decoding: only a generator decodes; a {self.kind} has no decoding")
+            raise ValueError(f"decoding: only a generator decodes under constraints, not a {self.kind}")
         if self.kind == "generator" and self.max_new_tokens >= self.max_length:
             raise ValueError("max_new_tokens: must be below max_length, which also holds the prompt")
         return self

@@ -197,7 +197,8 @@ def _tokenizer_json(recipe: Recipe, train_rows: list[dict]) -> str | None:
         return None
     from llm2slm.training.tiny import tokenizer_to_json, train_tiny_tokenizer
 
-    return tokenizer_to_json(train_tiny_tokenizer(training_texts(train_rows), recipe.tiny_vocab_size))
+    texts = training_texts(train_rows, recipe.decoding)  # answers in the layout the generator is trained to write
+    return tokenizer_to_json(train_tiny_tokenizer(texts, recipe.tiny_vocab_size))
 
 
 def _prepare_rows(recipe: Recipe, train_rows: list[dict], val_rows: list[dict]) -> tuple[list, list, dict]:
