@@ -134,7 +134,8 @@ def _shared_prompt() -> list[str]:
         "(`llm2slm/sample/shared_prompt.py`) from `trace.jsonl.gz`; the same seed gives a byte-identical file. Use "
         "it with the same `answer_key.csv.gz`.",
         "",
-        "- Changed: every system prompt is now `You are a helpful assistant. Follow the instruction in the user's "
+        "- Changed (the single-call agents' calls; the multi-turn agents' calls are kept as they are, see above): "
+        "every system prompt is now `You are a helpful assistant. Follow the instruction in the user's "
         "message and answer exactly in the format it asks for.`; the last user message becomes `<instruction>` + "
         "blank line + the original text, or the original text + blank line + `<instruction>` (one wording of each "
         "kind).",

@@ -81,7 +81,7 @@ def sgd_section(summary: Summary) -> list[str]:
         "phone numbers and street addresses (SGD's, synthetic); they are not planted personal data.",
         "- Timing: calls of a dialogue share a `trace_id`, each call's `parent_span_id` is the previous call's span; "
         "the tool runs 40-900 ms between a tool call and its reply, the user takes 2 s to 2 min (reading plus "
-        "typing, median about 15 s) before the next turn.",
+        "typing; median about 12 s) before the next turn; a dialogue lasts about 2 minutes (median).",
         "- Failures: about 1% of these calls are preceded, in the same trace, by a failed attempt of the same "
         "request (as for the other agents). They get no `duplicate` re-sends: a mid-conversation request sent again "
         "as a trace of its own would not be a trajectory.",
