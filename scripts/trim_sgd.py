@@ -36,7 +36,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for kind, service in SERVICES.items():
         dialogues = load_dialogues(args.upstream, service)
-        picked = {d["dialogue_id"] for d in select_dialogues(dialogues, TRIM_CALLS_PER_AGENT, stream(args.seed, f"sgd-trim:{kind}"))}
+        rng = stream(args.seed, f"sgd-trim:{kind}")
+        picked = {d["dialogue_id"] for d in select_dialogues(dialogues, TRIM_CALLS_PER_AGENT, rng)}
         kept = [d for d in dialogues if d["dialogue_id"] in picked]
         write_gz(args.out / service.dialogue_file(), json.dumps(kept, ensure_ascii=False, separators=(",", ":")))
         print(f"{service.name}: {len(kept)} of {len(dialogues)} dialogues, {sum(count_calls(d) for d in kept)} calls")

@@ -190,4 +190,6 @@ def to_shared_prompt(records: list[CallRecord], answer_key: dict[str, str], seed
     return out
 
 
-__all__ = ["KEPT_KINDS", "SHARED_SYSTEM_PROMPT", "WORDINGS_PER_KIND", "instruction_for", "to_shared_prompt", "wording_index"]
+__all__ = [
+    "KEPT_KINDS", "SHARED_SYSTEM_PROMPT", "WORDINGS_PER_KIND", "instruction_for", "to_shared_prompt", "wording_index",
+]
