@@ -16,7 +16,7 @@ from llm2slm.capture import parse_jsonl
 from llm2slm.sample import SAMPLE_DIR, bundled_answer_key_path, bundled_trace_path, load_answer_key
 from llm2slm.sample.common import write_gz
 from llm2slm.sample.records import record_line
-from llm2slm.sample.shared_prompt import WORDINGS_PER_KIND, to_shared_prompt, wording_index
+from llm2slm.sample.shared_prompt import KEPT_KINDS, WORDINGS_PER_KIND, to_shared_prompt, wording_index
 
 DEFAULT_OUT = SAMPLE_DIR / "trace_shared_prompt.jsonl.gz"
 
@@ -35,12 +35,16 @@ def main() -> None:
     used: dict[str, Counter[int]] = {}
     for record in records:
         kind = key[record.id]
+        if kind in KEPT_KINDS:
+            continue
         used.setdefault(kind, Counter())[wording_index(record, kind, args.seed)] += 1
     per_kind = "; ".join(
         f"{kind} {len(counts)}/{WORDINGS_PER_KIND[kind]} wordings ({', '.join(str(counts[i]) for i in sorted(counts))})"
         for kind, counts in sorted(used.items())
     )
-    print(f"{len(shared)} calls, {len(used)} kinds, one shared system prompt; {per_kind}")
+    kept = sum(1 for record in records if key[record.id] in KEPT_KINDS)
+    print(f"{len(shared)} calls, {len(used)} kinds with one shared system prompt; {per_kind}; {kept} calls of the "
+          "multi-turn agents unchanged")
     print(f"-> {args.out} ({args.out.stat().st_size:,} bytes, seed {args.seed})")
 
 

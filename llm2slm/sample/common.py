@@ -15,12 +15,24 @@ from llm2slm.common.schema import Message, Tool
 
 T = TypeVar("T")
 
+# Single-call kinds: each example is one independent call.
 KINDS: tuple[str, ...] = ("intent_routing", "banking_triage", "slot_extraction", "tool_calling")
+# Multi-turn kinds (Schema-Guided Dialogue): each dialogue is a trajectory of calls by one tool-using agent.
+SGD_KINDS: tuple[str, ...] = (
+    "sgd_flights", "sgd_restaurants", "sgd_music", "sgd_movies", "sgd_hotels", "sgd_banks",
+)  # fmt: skip
+ALL_KINDS: tuple[str, ...] = KINDS + SGD_KINDS
 AGENTS: dict[str, str] = {
     "intent_routing": "assistant-router",
     "banking_triage": "bank-support",
     "slot_extraction": "table-booking",
     "tool_calling": "tools-agent",
+    "sgd_flights": "flights-agent",
+    "sgd_restaurants": "restaurants-agent",
+    "sgd_music": "music-agent",
+    "sgd_movies": "movies-agent",
+    "sgd_hotels": "hotels-agent",
+    "sgd_banks": "bank-accounts-agent",
 }
 
 
@@ -70,6 +82,7 @@ class KindCounts:
     banking: int = 6800
     slots: int = 4600
     tools: int = 1500
+    sgd_per_agent: int | None = None  # calls per multi-turn agent (None: every bundled dialogue)
 
     def capped(self, max_per_kind: int | None) -> KindCounts:
         if max_per_kind is None:
@@ -83,6 +96,7 @@ class KindCounts:
             banking=min(self.banking, max_per_kind),
             slots=min(self.slots, max_per_kind),
             tools=min(self.tools, max_per_kind),
+            sgd_per_agent=max_per_kind if self.sgd_per_agent is None else min(self.sgd_per_agent, max_per_kind),
         )
 
 
@@ -92,6 +106,8 @@ def answer_json(obj: dict[str, Any]) -> str:
 
 
 def read_json_gz(path: Path) -> Any:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"sample source file missing: {path}")
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return json.load(fh)
 

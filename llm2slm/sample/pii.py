@@ -52,6 +52,20 @@ BOOKING: tuple[Template, ...] = (
     Template(" Deposit card: {CREDIT_CARD}.", False),
 )
 
+# Turns of a conversation with a tool-using assistant (Schema-Guided Dialogue agents).
+CONVERSATION: tuple[Template, ...] = (
+    Template("Hi, this is {PERSON}. ", True),
+    Template(" My phone number is {PHONE_NUMBER} if you need it.", False),
+    Template(" Send the details to {EMAIL_ADDRESS}, please.", False),
+    Template(" You can charge it to my card {CREDIT_CARD}.", False),
+    Template(" I'm at {STREET_ADDRESS} right now.", False),
+    Template("({PERSON}, {PHONE_NUMBER}) ", True),
+    Template(" Text me at {PHONE_NUMBER} or email {EMAIL_ADDRESS}.", False),
+    Template(" My email is {EMAIL_ADDRESS}.", False),
+)
+# Where names are values the agent works with (a transfer's recipient), the user never gives their own name.
+CONVERSATION_NO_NAMES: tuple[Template, ...] = tuple(t for t in CONVERSATION if "PERSON" not in t.types())
+
 
 def _clean(kind: str, value: str) -> str | None:
     """Normalise one value (one-line addresses) or reject it (fragments, non-card numbers)."""
@@ -83,14 +97,17 @@ def load_values(sources: Path) -> dict[str, list[str]]:
     return values
 
 
-def plant(example: Example, template: Template, values: dict[str, list[str]], rng: random.Random) -> Example:
+def plant_text(text: str, template: Template, values: dict[str, list[str]], rng: random.Random) -> str:
+    """`text` with the template filled (one random value per placeholder) put before or after it."""
     filled = PLACEHOLDER.sub(lambda m: rng.choice(values[m.group(1)]), template.text)
-    text = example.user_text()
     if template.prefix:
-        new_text = filled + text
-    else:
-        end = "" if not text or text[-1] in ".?!)" else "."
-        new_text = text + end + filled if filled.startswith(" ") and filled[1:2].isupper() else text + filled
+        return filled + text
+    end = "" if not text or text[-1] in ".?!)" else "."
+    return text + end + filled if filled.startswith(" ") and filled[1:2].isupper() else text + filled
+
+
+def plant(example: Example, template: Template, values: dict[str, list[str]], rng: random.Random) -> Example:
+    new_text = plant_text(example.user_text(), template, values, rng)
     return example.with_user_text(new_text, tuple(sorted(set(template.types()))))
 
 
@@ -101,7 +118,6 @@ def plant_pii(examples: list[Example], rate: float, values: dict[str, list[str]]
     templates = BOOKING if examples[0].kind == "slot_extraction" else GENERAL
     chosen = set(rng.sample(range(len(examples)), round(rate * len(examples))))
     return [plant(e, rng.choice(templates), values, rng) if i in chosen else e for i, e in enumerate(examples)]
-
 
 
 def planted_values(text: str, types: tuple[str, ...], values: dict[str, list[str]]) -> list[str]:

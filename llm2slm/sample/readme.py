@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from llm2slm.sample.common import AGENTS, KINDS
+from llm2slm.sample.common import AGENTS, ALL_KINDS, SGD_KINDS
+from llm2slm.sample.readme_sgd import sgd_section
+from llm2slm.sample.sgd import SERVICES
 from llm2slm.sample.summary import Summary
+
+SGD_SOURCE = "Schema-Guided Dialogue (Rastogi et al., AAAI 2020), CC BY-SA 4.0"
+SGD_ANSWER = "a tool call (`tool_calls`) or the reply to the user, in a growing multi-turn conversation"
+SGD_LABEL = "`tool_call:<intent>` or `reply`"
+MAX_LISTED_TRACE_SIZE = 4  # trace sizes listed one by one; longer traces (dialogues) are counted together
 
 SOURCES: dict[str, str] = {
     "intent_routing": "CLINC150 (Larson et al., EMNLP 2019), CC BY 3.0",
@@ -34,7 +41,7 @@ def _kind_table(summary: Summary) -> list[str]:
         "| task kind (answer key only) | agent (`source.agent`) | records | failed | duplicate | repeat | with PII |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for kind in KINDS:
+    for kind in ALL_KINDS:
         k = summary.kinds[kind]
         counts = " | ".join(f"{n:,}" for n in (k.records, k.failed, k.duplicate, k.repeat, k.with_pii))
         lines.append(f"| `{kind}` | `{AGENTS[kind]}` | {counts} |")
@@ -47,13 +54,25 @@ def _kind_table(summary: Summary) -> list[str]:
 
 def _answers_table() -> list[str]:
     lines = ["| task kind | source data | the LLM's answer | answer-key `label` |", "|---|---|---|---|"]
-    lines += [f"| `{k}` | {SOURCES[k]} | {ANSWERS[k]} | {LABELS[k]} |" for k in KINDS]
+    lines += [f"| `{k}` | {SOURCES[k]} | {ANSWERS[k]} | {LABELS[k]} |" for k in SOURCES]
+    lines += [f"| `{k}` | {SGD_SOURCE}, service {SERVICES[k].name} | {SGD_ANSWER} | {SGD_LABEL} |" for k in SGD_KINDS]
     return lines
+
+
+def _trace_sizes(summary: Summary) -> str:
+    """"1 call: n, 2 calls: n, ..., 5 or more calls: n"."""
+    sizes = summary.trace_sizes
+    listed = [f"{size} call{'s' if size > 1 else ''}: {sizes[size]:,}" for size in sorted(sizes)
+              if size <= MAX_LISTED_TRACE_SIZE]
+    longer = [size for size in sizes if size > MAX_LISTED_TRACE_SIZE]
+    if longer:
+        listed.append(f"{MAX_LISTED_TRACE_SIZE + 1}-{max(longer)} calls: {sum(sizes[s] for s in longer):,}")
+    return ", ".join(listed)
 
 
 def _traffic(summary: Summary) -> list[str]:
     models = ", ".join(f"`{m}` {n:,}" for m, n in sorted(summary.models.items()))
-    sizes = ", ".join(f"{size} call{'s' if size > 1 else ''}: {n:,}" for size, n in sorted(summary.trace_sizes.items()))
+    sizes = _trace_sizes(summary)
     special = summary.special_labels()
     return [
         f"- Time window: {summary.first} to {summary.last} (14 days from 2026-10-01T00:00:00Z, busier in the "
@@ -61,8 +80,10 @@ def _traffic(summary: Summary) -> list[str]:
         f"- Models: {models}.",
         f"- Traces: {summary.traces:,} ({sizes}); `parent_span_id` is the previous call's span in the same trace.",
         f"- Pseudonymous users (`u-` + 12 hex): {summary.users:,}; sessions (`s-` + 16 hex): {summary.sessions:,} "
-        "(a session is 1-5 consecutive traces of one user, seconds to minutes apart, on one model).",
-        f"- Requests with an earlier assistant turn (booking agent asking for a detail): {summary.multi_message:,}.",
+        "(a session is 1-5 consecutive traces of one user, seconds to minutes apart, on one model; for the "
+        "multi-turn agents, one dialogue).",
+        f"- Requests with an earlier assistant turn (the booking agent asking for a detail, the multi-turn "
+        f"agents' conversations): {summary.multi_message:,}.",
         f"- Notable answers: {special['oos']:,} out-of-scope routings (`oos`), {special['empty_slots']:,} booking "
         f"turns with nothing to extract (`{{}}`), {special['no_tool']:,} tool requests where no tool fits.",
         "- Usage: tokens estimated as ceil(characters / 4) of the request (messages plus the tools JSON) and of the "
@@ -76,8 +97,8 @@ def _pii(summary: Summary) -> list[str]:
         f"{summary.with_pii:,} of {summary.records:,} records ({_pct(summary.with_pii, summary.records)}) carry "
         "personal data in the user message, planted with a dozen natural templates (\"Hi, I'm {PERSON}.\", \"You "
         "can reach me at {PHONE_NUMBER}.\", \"My card number is {CREDIT_CARD}.\", ...) put before or after the "
-        "original text. The answer is unchanged. The booking agent's messages never gain names (names are fields "
-        "it extracts).",
+        "original text (for the multi-turn agents, in one user turn of the dialogue, kept in every later call). The "
+        "answer is unchanged. The booking agent's messages never gain names (names are fields it extracts).",
         "",
         f"Records containing each type: {types}. Values are drawn from the Presidio synthetic PII set (fake, "
         "Faker-style values; no real person's data): person names with at least two words, Luhn-valid card numbers "
@@ -113,7 +134,8 @@ def _shared_prompt() -> list[str]:
         "(`llm2slm/sample/shared_prompt.py`) from `trace.jsonl.gz`; the same seed gives a byte-identical file. Use "
         "it with the same `answer_key.csv.gz`.",
         "",
-        "- Changed: every system prompt is now `You are a helpful assistant. Follow the instruction in the user's "
+        "- Changed (the single-call agents' calls; the multi-turn agents' calls are kept as they are, see above): "
+        "every system prompt is now `You are a helpful assistant. Follow the instruction in the user's "
         "message and answer exactly in the format it asks for.`; the last user message becomes `<instruction>` + "
         "blank line + the original text, or the original text + blank line + `<instruction>` (one wording of each "
         "kind).",
@@ -132,9 +154,10 @@ def render(summary: Summary) -> str:
     lines = [
         "# Bundled sample trace",
         "",
-        "A realistic log of an AI agent platform's LLM traffic: four agents, each sending the system prompt and "
+        "A realistic log of an AI agent platform's LLM traffic: ten agents, each sending the system prompt and "
         "tools it would send, and the answer the LLM gave (the source dataset's gold answer, formatted as the LLM "
-        "would write it). The demo and the end-to-end tests use it.",
+        "would write it): four single-call agents and six multi-turn, tool-using task agents. The demo and the "
+        "end-to-end tests use it.",
         "",
         f"Built by `python scripts/build_sample.py --seed {summary.seed}` from the trimmed copies in "
         "`data/sources/` (see `data/sources/NOTICE.md`); the same seed gives byte-identical files.",
@@ -165,15 +188,19 @@ def render(summary: Summary) -> str:
         "",
         *_flags(summary),
         "",
+        *sgd_section(summary),
+        "",
         *_shared_prompt(),
         "",
         "## Sources and licences",
         "",
-        "CLINC150 (CC BY 3.0), BANKING77 and Restaurant-8k (CC BY 4.0, PolyAI), BFCL (Apache-2.0, Gorilla project) "
-        "and the Presidio synthetic PII set (MIT, Microsoft). The utterances, queries, questions, tool specifications "
-        "and gold answers in this trace come from these datasets; the system prompts, message templates, timing and "
-        "metadata are generated. Full attribution, upstream commits and licence texts: `data/sources/NOTICE.md` and "
-        "`data/sources/*/UPSTREAM_LICENSE.txt`.",
+        "CLINC150 (CC BY 3.0), BANKING77 and Restaurant-8k (CC BY 4.0, PolyAI), BFCL (Apache-2.0, Gorilla project), "
+        "Schema-Guided Dialogue (CC BY-SA 4.0, Google Research) and the Presidio synthetic PII set (MIT, "
+        "Microsoft). The utterances, queries, questions, dialogues, tool specifications, tool results and gold "
+        "answers in this trace come from these datasets; the system prompts, message templates, timing and "
+        "metadata are generated. The multi-turn agents' records (the SGD part of the trace) are adapted from SGD "
+        "and shared under CC BY-SA 4.0. Full attribution, upstream commits and licence texts: "
+        "`data/sources/NOTICE.md` and `data/sources/*/UPSTREAM_LICENSE.txt`.",
         "",
     ]
     return "\n".join(lines)

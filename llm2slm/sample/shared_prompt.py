@@ -23,12 +23,14 @@ from string import Template
 from typing import Callable
 
 from llm2slm.common.schema import CallRecord, Message
+from llm2slm.sample.common import SGD_KINDS
 
 SHARED_SYSTEM_PROMPT = (
     "You are a helpful assistant. Follow the instruction in the user's message and answer exactly in the format "
     "it asks for."
 )
 SYSTEM_ROLES: tuple[str, ...] = ("system", "developer")
+KEPT_KINDS: frozenset[str] = frozenset(SGD_KINDS)  # kinds whose calls keep their own system prompt and turns
 
 
 @dataclass(frozen=True)
@@ -170,12 +172,16 @@ def to_shared_prompt(records: list[CallRecord], answer_key: dict[str, str], seed
     """Every call in the single-system-prompt form; `answer_key` maps a call id to its task kind.
 
     Only the messages change: the system prompt becomes `SHARED_SYSTEM_PROMPT` and the last user turn gains the
-    kind's instruction in one of its wordings. Other turns (an earlier assistant question) are kept as they are.
+    kind's instruction in one of its wordings. Other turns (an earlier assistant question) are kept as they are;
+    calls of `KEPT_KINDS` are kept whole.
     """
     out: list[CallRecord] = []
     for record in records:
         if record.id not in answer_key:
             raise KeyError(f"{record.id}: not in the answer key")
+        if answer_key[record.id] in KEPT_KINDS:
+            out.append(record)
+            continue
         if not any(m.role == "user" for m in record.messages):
             raise ValueError(f"{record.id}: no user turn to carry the instruction")
         instruction, after = instruction_for(record, answer_key[record.id], seed)
@@ -184,4 +190,6 @@ def to_shared_prompt(records: list[CallRecord], answer_key: dict[str, str], seed
     return out
 
 
-__all__ = ["SHARED_SYSTEM_PROMPT", "WORDINGS_PER_KIND", "instruction_for", "to_shared_prompt", "wording_index"]
+__all__ = [
+    "KEPT_KINDS", "SHARED_SYSTEM_PROMPT", "WORDINGS_PER_KIND", "instruction_for", "to_shared_prompt", "wording_index",
+]

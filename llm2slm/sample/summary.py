@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from llm2slm.sample.common import KINDS
+from llm2slm.sample.common import ALL_KINDS, SGD_KINDS
 from llm2slm.sample.pii import PII_TYPES
+from llm2slm.sample.sgd_results import Coverage
 from llm2slm.sample.tools import NO_TOOL_LABEL
 from llm2slm.sample.traffic import Call, timestamp
 
@@ -19,6 +20,8 @@ class KindSummary:
     repeat: int = 0
     with_pii: int = 0
     labels: Counter[str] = field(default_factory=Counter)
+    traces: set[str] = field(default_factory=set)  # trace ids (a multi-turn agent's dialogues)
+    pii_traces: set[str] = field(default_factory=set)  # trace ids with a call holding planted PII
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Summary:
     last: str
     trace_bytes: int = 0
     key_bytes: int = 0
+    offer_coverage: Coverage | None = None  # where the multi-turn agents' offered values sit in the tool results
 
     @property
     def with_pii(self) -> int:
@@ -50,6 +54,9 @@ class Summary:
     def duplicate(self) -> int:
         return sum(k.duplicate for k in self.kinds.values())
 
+    def sgd_calls(self) -> int:
+        return sum(self.kinds[kind].records for kind in SGD_KINDS)
+
     def special_labels(self) -> dict[str, int]:
         return {
             "oos": self.kinds["intent_routing"].labels["oos"],
@@ -59,15 +66,17 @@ class Summary:
 
 
 def summarise(calls: list[Call], seed: int) -> Summary:
-    kinds = {kind: KindSummary() for kind in KINDS}
+    kinds = {kind: KindSummary() for kind in ALL_KINDS}
     pii: Counter[str] = Counter()
     for call in calls:
         summary = kinds[call.example.kind]
         summary.records += 1
+        summary.traces.add(call.trace_id)
         if call.flag in ("failed", "duplicate", "repeat"):
             setattr(summary, call.flag, getattr(summary, call.flag) + 1)
         if call.example.pii_types:
             summary.with_pii += 1
+            summary.pii_traces.add(call.trace_id)
             pii.update(call.example.pii_types)
         if call.flag not in ("failed", "duplicate"):
             summary.labels[call.example.label] += 1

@@ -20,6 +20,12 @@ MINI_SHARE: dict[str, float] = {
     "bank-support": 0.20,
     "table-booking": 0.25,
     "tools-agent": 0.10,
+    "flights-agent": 0.15,
+    "restaurants-agent": 0.20,
+    "music-agent": 0.25,
+    "movies-agent": 0.20,
+    "hotels-agent": 0.15,
+    "bank-accounts-agent": 0.10,
 }
 TRACE_SIZES: tuple[int, ...] = (1, 2, 3, 4)
 TRACE_SIZE_WEIGHTS: tuple[float, ...] = (0.50, 0.28, 0.14, 0.08)
@@ -86,7 +92,8 @@ def group_traces(units: list[list[Call]], rng: random.Random) -> list[list[Call]
     return traces
 
 
-def _hour_slots() -> list[float]:
+def hour_slots() -> list[float]:
+    """Relative traffic of each hour of the window (weekday weight times hour-of-day weight)."""
     weekday = BASE_TIME.weekday()
     return [WEEKDAY_WEIGHTS[(weekday + d) % 7] * HOUR_WEIGHTS[h] for d in range(DAYS) for h in range(24)]
 
@@ -146,7 +153,7 @@ def schedule(
     """All calls of all agents, sorted by start time."""
     total = sum(len(v) for v in examples.values())
     failing = set(rng.sample(range(total), round(failed_rate * total)))
-    slots = _hour_slots()
+    slots = hour_slots()
     calls: list[Call] = []
     offset = 0
     for kind in KINDS:
@@ -158,9 +165,14 @@ def schedule(
         calls.extend(call for trace in traces for call in trace)
     successful = [c for c in calls if c.flag != "failed"]
     calls.extend(duplicate(c, rng) for c in rng.sample(successful, round(duplicate_rate * total)))
-    calls.sort(key=lambda c: (c.start_ms, c.agent, c.trace_id, c.span_id))
+    calls = by_time(calls)
     mark_repeats(calls)
     return calls
+
+
+def by_time(calls: list[Call]) -> list[Call]:
+    """The calls sorted by start time (ties: agent, trace, span), the order they are numbered in."""
+    return sorted(calls, key=lambda c: (c.start_ms, c.agent, c.trace_id, c.span_id))
 
 
 def mark_repeats(calls: list[Call]) -> None:

@@ -13,9 +13,10 @@ RATE_LIMITED = "rate limited"
 MINI_SPEEDUP = 0.75  # the small model answers faster
 
 
-
 def prompt_chars(example: Example) -> int:
-    return request_chars(example.messages, example.tools)
+    """The request's characters, the earlier turns' tool calls (name and arguments) included."""
+    calls = sum(len(c.function.name) + len(c.function.arguments) for m in example.messages for c in m.tool_calls or [])
+    return request_chars(example.messages, example.tools) + calls
 
 
 def completion_tokens(example: Example) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from llm2slm.sample import bundled_answer_key_path, bundled_trace_path, load_answer_key, read_answer_key
 from llm2slm.sample.build import ANSWER_KEY_FILE, TRACE_FILE, build_sample
-from llm2slm.sample.common import KINDS
+from llm2slm.sample.common import ALL_KINDS, KINDS, SGD_KINDS
 from llm2slm.sample.tools import convert_schema, resolve, tool_name
 from llm2slm.common.schema import CallRecord
 
@@ -53,7 +53,7 @@ def test_small_build_records_validate_and_match_key(small_build: Path) -> None:
     assert [r.id for r in records] == [row["id"] for row in key]
     assert len({r.id for r in records}) == len(records)
     assert [r.timestamp for r in records] == sorted(r.timestamp for r in records)
-    assert set(load_answer_key(small_build / ANSWER_KEY_FILE).values()) == set(KINDS)
+    assert set(load_answer_key(small_build / ANSWER_KEY_FILE).values()) == set(ALL_KINDS)
     for record, row in zip(records, key):
         if row["flags"] == "failed":
             assert record.status == "error" and record.finish_reason == "error" and record.response.content == ""
@@ -100,10 +100,12 @@ def test_bfcl_conversion() -> None:
 
 def test_committed_trace_size_and_mix(committed: tuple[list[CallRecord], list[dict[str, str]]]) -> None:
     records, key = committed
-    assert len(records) >= 20_000
+    assert len(records) == 30_015
     assert [r.id for r in records] == [row["id"] for row in key]
     kinds = Counter(row["task_kind"] for row in key)
-    assert set(kinds) == set(KINDS) and min(kinds.values()) >= 1000
+    assert set(kinds) == set(ALL_KINDS) and min(kinds.values()) >= 1000
+    assert [kinds[k] for k in KINDS] == [7_805, 6_959, 4_716, 1_533]  # the single-call agents, as before SGD
+    assert sum(kinds[k] for k in SGD_KINDS) == 9_002
     flags = Counter(row["flags"] for row in key)
     assert 0.005 <= flags["failed"] / len(key) <= 0.02
     assert 0.01 <= flags["duplicate"] / len(key) <= 0.02
@@ -133,7 +135,7 @@ def test_bundled_paths() -> None:
     assert bundled_trace_path().is_file() and bundled_trace_path().name == "trace.jsonl.gz"
     assert bundled_answer_key_path().is_file()
     key = load_answer_key()
-    assert len(key) >= 20_000 and set(key.values()) == set(KINDS)
+    assert len(key) == 30_015 and set(key.values()) == set(ALL_KINDS)
 
 
 def test_build_reads_only_bundled_sources() -> None:

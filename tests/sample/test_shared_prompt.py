@@ -12,9 +12,9 @@ import pytest
 
 from llm2slm.common.schema import CallRecord
 from llm2slm.sample import SAMPLE_DIR, bundled_trace_path, load_answer_key
-from llm2slm.sample.common import KINDS
+from llm2slm.sample.common import ALL_KINDS, KINDS, SGD_KINDS
 from llm2slm.sample.records import record_line
-from llm2slm.sample.shared_prompt import SHARED_SYSTEM_PROMPT, WORDINGS_PER_KIND, to_shared_prompt
+from llm2slm.sample.shared_prompt import KEPT_KINDS, SHARED_SYSTEM_PROMPT, WORDINGS_PER_KIND, to_shared_prompt
 
 N = 400
 VARIANT = SAMPLE_DIR / "trace_shared_prompt.jsonl.gz"
@@ -40,18 +40,32 @@ def shared(original: list[CallRecord], key: dict[str, str]) -> list[CallRecord]:
     return to_shared_prompt(original, key, seed=0)
 
 
+@pytest.fixture(scope="module")
+def pairs(original: list[CallRecord], shared: list[CallRecord], key: dict[str, str]) -> list[tuple[CallRecord, CallRecord]]:
+    """(original, shared-prompt) pairs of the calls the variant rewrites (not the multi-turn agents' calls)."""
+    return [(b, a) for b, a in zip(original, shared) if key[b.id] not in KEPT_KINDS]
+
+
 def _instruction(before: CallRecord, after: CallRecord) -> str:
     return after.last_user_message().replace(before.last_user_message(), "", 1).strip()
 
 
-def test_every_call_has_the_one_shared_system_prompt(shared: list[CallRecord]) -> None:
-    assert {r.system_prompt() for r in shared} == {SHARED_SYSTEM_PROMPT}
+def test_every_call_has_the_one_shared_system_prompt(pairs: list[tuple[CallRecord, CallRecord]]) -> None:
+    assert {after.system_prompt() for _, after in pairs} == {SHARED_SYSTEM_PROMPT}
 
 
-def test_at_least_three_wordings_per_kind(original: list[CallRecord], shared: list[CallRecord],
-                                          key: dict[str, str]) -> None:
+def test_multi_turn_agents_calls_pass_through(original: list[CallRecord], shared: list[CallRecord],
+                                              key: dict[str, str]) -> None:
+    assert KEPT_KINDS == set(SGD_KINDS)
+    kept = [(b, a) for b, a in zip(original, shared) if key[b.id] in KEPT_KINDS]
+    assert len(kept) > 50
+    assert all(a == b for b, a in kept)
+    assert all(a.system_prompt() != SHARED_SYSTEM_PROMPT for _, a in kept)
+
+
+def test_at_least_three_wordings_per_kind(pairs: list[tuple[CallRecord, CallRecord]], key: dict[str, str]) -> None:
     wordings: dict[str, set[str]] = defaultdict(set)
-    for before, after in zip(original, shared):
+    for before, after in pairs:
         wordings[key[before.id]].add(_instruction(before, after))
     assert set(wordings) == set(KINDS)
     for kind in KINDS:
@@ -59,9 +73,10 @@ def test_at_least_three_wordings_per_kind(original: list[CallRecord], shared: li
         assert len(wordings[kind]) >= 3, kind
 
 
-def test_answers_ids_tools_and_turns_unchanged(original: list[CallRecord], shared: list[CallRecord]) -> None:
+def test_answers_ids_tools_and_turns_unchanged(original: list[CallRecord], shared: list[CallRecord],
+                                               pairs: list[tuple[CallRecord, CallRecord]]) -> None:
     assert len(shared) == len(original)
-    for before, after in zip(original, shared):
+    for before, after in pairs:
         assert after.model_dump(exclude={"messages"}) == before.model_dump(exclude={"messages"})
         assert [m.role for m in after.messages] == [m.role for m in before.messages]
         assert after.messages[:-1][1:] == before.messages[:-1][1:]  # an earlier assistant turn is kept
@@ -82,8 +97,8 @@ def test_classification_requests_keep_their_label_list(original: list[CallRecord
     assert checked > 100
 
 
-def test_instruction_before_and_after_the_text(original: list[CallRecord], shared: list[CallRecord]) -> None:
-    starts = [a.last_user_message().startswith(b.last_user_message()) for b, a in zip(original, shared)]
+def test_instruction_before_and_after_the_text(pairs: list[tuple[CallRecord, CallRecord]]) -> None:
+    starts = [a.last_user_message().startswith(b.last_user_message()) for b, a in pairs]
     assert any(starts) and not all(starts)
 
 
@@ -99,7 +114,7 @@ def test_output_validates_and_never_names_the_task(shared: list[CallRecord], key
     for record in shared:
         line = record_line(record)
         assert CallRecord.model_validate_json(line) == record
-        assert not any(kind in line for kind in KINDS), record.id
+        assert not any(kind in line for kind in ALL_KINDS), record.id
 
 
 def test_a_resent_request_keeps_its_wording(original: list[CallRecord], key: dict[str, str]) -> None:
