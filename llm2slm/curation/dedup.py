@@ -8,6 +8,9 @@ of user and tool turns (`common.templates`, mined over the calls being curated):
 in the user turn above or below the user's own words, a tool's framing of its result. Under a long shared
 instruction, short requests would otherwise look alike; so the near-duplicate test compares what the templates
 leave, the variable input and the answer.
+Calls of one trace are never near-duplicates of each other: a multi-turn agent's later call holds the whole
+conversation so far, so it shares most of its text with the call before it, yet it is the next turn (an exact
+re-send inside a trace is still an exact duplicate).
 MinHash LSH (datasketch, fixed seed) proposes candidates; the exact Jaccard of the shingle sets decides, so the
 result does not depend on hash luck beyond which candidates are looked at.
 """
@@ -83,6 +86,7 @@ class NearDuplicates:
     templates: Templates = field(default_factory=Templates)  # the template lines of user and tool turns
     _indexes: dict = field(default_factory=dict)  # context key -> MinHashLSH
     _sets: dict = field(default_factory=dict)  # record id -> shingle set
+    _traces: dict = field(default_factory=dict)  # record id -> trace id (None when the caller sent none)
     _base: object = None
 
     def _minhash(self, items: set[str]):
@@ -107,9 +111,13 @@ class NearDuplicates:
         if index is None:
             index = self._indexes[key] = MinHashLSH(threshold=self.lsh_threshold(), num_perm=self.permutations)
         minhash = self._minhash(items)
+        trace = record.trace_id
         for candidate in sorted(index.query(minhash)):
+            if trace is not None and self._traces[candidate] == trace:
+                continue  # a later turn of the same conversation repeats its history: not a duplicate
             if jaccard(items, self._sets[candidate]) >= self.threshold:
                 return True
         index.insert(record.id, minhash)
         self._sets[record.id] = items
+        self._traces[record.id] = trace
         return False

@@ -35,10 +35,19 @@ class RequestShape:
 
 
 def last_message(record: CallRecord) -> tuple[str, str]:
-    """(role, content) of the call's last message ('user', '' for a call without messages)."""
+    """(role, content) of the message the call answers ('user', '' for a call without messages).
+
+    A call whose last messages are tool results answers the turn the user started: an agent calls the LLM when the
+    user speaks and again when its tool returns, and both calls belong to one sub-task (choose a tool call or a
+    reply). Such a call takes the last user message before its tool results, so that the two calls of one agent
+    turn have the same request shape."""
     if not record.messages:
         return "user", ""
     message = record.messages[-1]
+    if message.role == "tool":
+        user = next((m for m in reversed(record.messages) if m.role == "user"), None)
+        if user is not None:
+            return user.role, user.content or ""
     return message.role, message.content or ""
 
 

@@ -63,6 +63,18 @@ def test_near_duplicate_threshold_behaves():
     assert [below.is_duplicate(r) for r in records] == [False, True, False]
 
 
+def test_the_next_turn_of_a_conversation_is_not_a_near_duplicate_of_the_turn_before():
+    history = " ".join(f"leg {d}: from city {d * 7} to city {d * 11 + 3} for {d % 4 + 1} adults" for d in range(30))
+    first = make_record(1, history, answer="Which day?", trace_id="t-1")
+    second = make_record(2, history + " fifth", answer="Which time?", trace_id="t-1")
+    similarity = jaccard(*(shingles(distinctive_text(r), 5) for r in (first, second)))
+    assert similarity >= 0.9  # the later turn repeats the earlier one's text
+    finder = NearDuplicates(threshold=0.9)
+    assert [finder.is_duplicate(first), finder.is_duplicate(second)] == [False, False]
+    elsewhere = make_record(3, history + " fifth!", answer="Which time?", trace_id="t-2")
+    assert finder.is_duplicate(elsewhere)  # the same text sent in another conversation still is one
+
+
 def test_near_duplicates_are_only_looked_for_under_the_same_system_prompt():
     finder = NearDuplicates(threshold=0.9)
     text = "please cancel the order I placed this morning for the blue running shoes"

@@ -105,13 +105,15 @@ def test_the_saved_assigner_reads_new_calls_with_the_mined_templates(run, tmp_pa
     assert assigner.assign([unseen])[0][0] == "none" and assigner.by_structure(unseen) is None
 
 
-def test_a_tool_result_and_a_user_turn_of_one_agent_are_told_apart_by_the_last_role():
+def test_a_tool_result_and_a_user_turn_of_one_agent_are_one_task():
+    """The agent calls the LLM when the user speaks and again when its tool returns: one sub-task (a tool call or
+    a reply), so the specialist chooses between them as the LLM did."""
     records, key = trace({"tools": 120, "tool_result": 90}, seed=3)
     discovered = discover_and_fit(records, ClusterConfig(), Options(progress=False), Registry())
     became = _tasks_of(discovered.found, key)
     by_id = {t.task_id: t for t in discovered.catalogue.tasks}
     user_task, n_user = became["tools"].most_common(1)[0]
     tool_task, n_tool = became["tool_result"].most_common(1)[0]
-    assert user_task != tool_task and n_user >= 0.95 * 120 and n_tool >= 0.95 * 90
-    assert by_id[user_task].last_role == "user" and by_id[tool_task].last_role == "tool"
-    assert by_id[user_task].routing_safe and by_id[tool_task].routing_safe
+    assert user_task == tool_task and n_user >= 0.95 * 120 and n_tool >= 0.95 * 90
+    assert by_id[user_task].last_role == "user" and by_id[user_task].output_shape == "tool_call"
+    assert by_id[user_task].routing_safe
