@@ -36,17 +36,17 @@ def specialise_task(cfg: Config, ctx: RunContext, entry: TaskEntry) -> TaskOutco
     track_selection(ctx, entry, choice)
     if choice.decision != "specialist":
         return task_outcome(entry, choice)
-    models, evaluations = {}, []
+    models, budgets, evaluations = {}, {}, []
     for candidate in choice.candidates:                                           # S5 fine-tune, evaluate
         trained = finetune(cfg, entry, candidate, ctx, task_tags(ctx, entry, candidate=candidate))
-        models[candidate] = track_finetune(ctx, entry, trained)
+        models[candidate], budgets[candidate] = track_finetune(ctx, entry, trained), trained.budget
         evaluations.append(evaluate(cfg, entry, trained, choice.output_shape))
         track_evaluation(ctx, entry, evaluations[-1])
     compared = compare(cfg, entry, evaluations, choice.output_shape)
     track_report(ctx, entry, compared.best, compared.gate_metric, compared.report)
     version = register(cfg, entry, models[compared.best.candidate], compared.best, task_tags(ctx, entry))
     track_registration(ctx, entry, version)
-    return task_outcome(entry, choice, compared.best, version)
+    return task_outcome(entry, choice, compared.best, version, budgets[compared.best.candidate])
 
 
 @flow(name="convert")

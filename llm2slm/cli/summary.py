@@ -67,6 +67,8 @@ def print_summary(summary: "ConversionSummary", cfg: Config, answer_key: dict[st
             typer.echo(f"  {o.task_id} failed: {o.error}")
         elif o.decision == "llm":
             typer.echo(f"  {o.task_id} stays on the LLM: {'; '.join(o.reasons)}")
+        for note in o.notes:
+            typer.echo(f"  {o.task_id} ({o.candidate}): {note}")
     out = art.last_summary
     write_json(out, summary.model_dump(mode="json"))
     typer.echo("")

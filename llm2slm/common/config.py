@@ -155,7 +155,7 @@ class FinetuneConfig(_Section):
     max_failures: int = Field(1, ge=-1, description="worker-group restarts from the last checkpoint; -1: no limit")
     generator_max_train_calls: int = Field(160, ge=1, description="a generator's train calls per task at most")
     generator_max_train_tokens: int | None = Field(
-        48_000, ge=1, description="a generator's tokens through forward and backward per task, all epochs (null: no cap)")
+        20_000, ge=1, description="a generator's tokens through forward and backward per task, all epochs (null: no cap)")
     generator_epochs: int = Field(2, ge=1, description="epochs of a pretrained generator's fine-tuning")
 
 
@@ -167,7 +167,7 @@ class TokenPrice(_Section):
 class EvaluateConfig(_Section):
     max_test_calls: int = Field(2000, ge=1, description="held-out test calls evaluated per task at most")
     latency_calls: int = Field(50, ge=1)
-    max_generator_test_calls: int = Field(96, ge=1, description="held-out test calls a generator is evaluated on")
+    max_generator_test_calls: int = Field(48, ge=1, description="held-out test calls a generator is evaluated on")
     llm_prices: dict[str, TokenPrice] = Field(
         default_factory=lambda: {"default": TokenPrice(prompt=2.5, completion=10.0),
                                  "gpt-4o-mini": TokenPrice(prompt=0.15, completion=0.6),

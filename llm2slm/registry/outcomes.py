@@ -29,6 +29,7 @@ class TaskOutcome(BaseModel):
     aliases: list[str] = []
     error: str | None = None
     reasons: list[str] = []
+    notes: list[str] = []  # a trained task's limits: what a generator's budget left out, the gate's misses
 
 
 class ConversionSummary(BaseModel):
@@ -61,18 +62,23 @@ def model_description(task: TaskEntry, shape: str) -> str:
 
 
 def task_outcome(task: TaskEntry, choice: Selection, best: Evaluation | None = None,
-                 version: RegisteredVersion | None = None) -> TaskOutcome:
-    """A task's outcome from its selection and, when it was trained, its best evaluation and registered version."""
+                 version: RegisteredVersion | None = None, budget: str | None = None) -> TaskOutcome:
+    """A task's outcome from its selection and, when it was trained, its best evaluation, registered version and
+    (a generator) what its training budget kept."""
     outcome = TaskOutcome(task_id=task.task_id, name=task.name, calls=task.size, output_shape=choice.output_shape,
                           decision=choice.decision, candidate=choice.candidate, reasons=choice.reasons)
     if best is not None:
         outcome = outcome.model_copy(update={"candidate": best.candidate, "agreement": best.agreement,
                                              "raw_agreement": best.raw_agreement,
                                              "latency_ms_p50": best.latency_ms_p50})
+    notes = [f"trained on {budget} (finetune.generator_max_train_calls / generator_max_train_tokens)"] if budget else []
     if version is not None:
+        if not version.gate_passed:
+            misses = [r for r in version.gate_reasons if "FAIL" in r] or version.gate_reasons
+            notes.append("not champion: " + "; ".join(misses))
         outcome = outcome.model_copy(update={"model_name": version.name, "version": version.version,
                                              "aliases": version.aliases})
-    return outcome
+    return outcome.model_copy(update={"notes": notes})
 
 
 def failed_outcome(task: TaskEntry, message: str) -> TaskOutcome:

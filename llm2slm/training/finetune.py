@@ -24,6 +24,7 @@ class FinetuneResult(BaseModel):
     recipe: dict[str, Any]
     metrics: dict[str, float]
     mlflow_run_id: str | None = None  # the run holding the per-step metrics (None when not tracked)
+    budget: str | None = None  # a generator's budget: what it kept of the train calls and what it left out
 
 
 def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Path, catalogue: Path,
@@ -61,4 +62,5 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
              metrics.get("wall_s", 0.0), result.steps, len(result.attempt_start_steps))
     return FinetuneResult(task_id=task_id, candidate=candidate, model_dir=result.model_dir,
                           recipe=recipe.model_dump(mode="json"), metrics=metrics,
+                          budget=result.budget.describe() if result.budget is not None else None,
                           mlflow_run_id=mlflow_run["run_id"] if mlflow_run else None)

@@ -212,7 +212,7 @@ def recipe_for(candidate: Candidate, task_stats: TaskStats | Mapping[str, Any], 
             # rank 16 on the attention projections: LoRA on the MLPs too costs ~40% more per step on a CPU
             lora_r=16, lora_alpha=32.0, lora_dropout=0.05, target_modules=list(ATTENTION_TARGETS),
             epochs=_epochs_for(stats.n_train, 6_000, 1, 5),
-            learning_rate=5e-4, batch_size=8, warmup_ratio=0.05,
+            learning_rate=1e-3, batch_size=8, warmup_ratio=0.05,
             decoding=stats.decoding,
             max_val_examples=GENERATOR_VAL_EXAMPLES,
             max_new_tokens=answer,
