@@ -20,6 +20,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import time
@@ -32,7 +33,7 @@ from benchmarks.table import load_note, write_section  # noqa: E402
 
 CANDIDATE = "smollm2-135m-instruct"
 THREADS = 1  # torch threads per process: a 2-thread process on shared cores waits for its slower thread
-STEPS = 4  # optimizer steps timed in-process for the loss-head comparison
+STEPS = 4  # optimizer steps (8 calls each) timed in-process for the loss-head comparison
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -42,10 +43,13 @@ def read_rows(path: Path) -> list[dict]:
 def pipeline_recipe(task: Path, **overrides):
     """The recipe the pipeline would use for this task (`recipe_for` of the catalogue entry)."""
     from llm2slm.training.catalogue import default_catalogue_path, find_candidate, load_catalogue
-    from llm2slm.training.recipe import recipe_for, task_stats_from_dir
+    from llm2slm.training.recipe import capped_length, recipe_for, task_stats_from_dir
+
+    from llm2slm.common.config import FinetuneConfig
 
     candidate = find_candidate(load_catalogue(default_catalogue_path()), CANDIDATE)
-    return recipe_for(candidate, task_stats_from_dir(task), **overrides)
+    recipe = recipe_for(candidate, task_stats_from_dir(task), **overrides)
+    return capped_length(recipe, FinetuneConfig().generator_max_length)  # what finetune_candidate applies
 
 
 def loss_head_cost(recipe, rows: list[dict]) -> dict[str, float]:
@@ -55,14 +59,15 @@ def loss_head_cost(recipe, rows: list[dict]) -> dict[str, float]:
 
     from llm2slm.training.data import make_collator
     from llm2slm.training.models import build_generator
-    from llm2slm.training.steps import generator_loss
+    from llm2slm.training.steps import generator_loss, micro_batches
 
     torch.set_num_threads(THREADS)
     model, tokenizer = build_generator(recipe)
     model.train()
     collate = make_collator(recipe, tokenizer)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.learning_rate)
-    batches = [collate(rows[i * 8:(i + 1) * 8]) for i in range(STEPS)]
+    batches = [piece for i in range(min(STEPS, len(rows) // 8))  # pieces of micro_batch_size rows, as training runs
+               for piece in micro_batches(collate(rows[i * 8:(i + 1) * 8]), recipe.micro_batch_size)]
     out = {}
     for mode in ("answer logits", "every position"):
         generator_loss(model, batches[0])[0].backward()  # warm-up step, not timed
@@ -128,7 +133,8 @@ def speed(args: argparse.Namespace, work: Path) -> None:
     rows = read_rows(task / "train.jsonl")[:args.calls]
     (task / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     loads = [os.getloadavg()[0]]
-    head = loss_head_cost(recipe, rows)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its memory goes back before Ray starts
+        head = pool.apply(loss_head_cost, (recipe, rows))
     loads.append(os.getloadavg()[0])
     _ensure_ray(None, work)
     trained = {w: ray_training(recipe, task, work, w) for w in (1, 2)}

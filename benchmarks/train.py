@@ -49,7 +49,7 @@ def plain_loop(recipe, task_dir: Path, threads: int) -> dict[str, float]:
 
     from llm2slm.training.data import make_collator, read_rows
     from llm2slm.training.models import build_model, save_specialist
-    from llm2slm.training.train import _optimizer, _train_step
+    from llm2slm.training.steps import make_optimizer, train_step
 
     started = time.perf_counter()
     torch.set_num_threads(threads)
@@ -60,7 +60,7 @@ def plain_loop(recipe, task_dir: Path, threads: int) -> dict[str, float]:
     # so both runs pad to the same lengths and do the same arithmetic
     sampler = DistributedSampler(rows, num_replicas=1, rank=0, shuffle=True, seed=recipe.seed)
     loader = DataLoader(rows, batch_size=recipe.batch_size, sampler=sampler, collate_fn=make_collator(recipe, tokenizer))
-    optimizer = _optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe)
     total = recipe.epochs * len(loader)  # optimizer steps
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(recipe.warmup_ratio * total), total)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -70,7 +70,7 @@ def plain_loop(recipe, task_dir: Path, threads: int) -> dict[str, float]:
         sampler.set_epoch(epoch)
         start, examples, tokens = time.perf_counter(), 0, 0.0
         for batch in loader:
-            _train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
+            train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
             examples, tokens = examples + len(batch["input_ids"]), tokens + float(batch["attention_mask"].sum())
         epochs.append((time.perf_counter() - start, examples, tokens))
     with tempfile.TemporaryDirectory() as folder:

@@ -157,6 +157,8 @@ class FinetuneConfig(_Section):
     generator_max_train_tokens: int | None = Field(
         20_000, ge=1, description="a generator's tokens through forward and backward per task, all epochs (null: no cap)")
     generator_epochs: int = Field(2, ge=1, description="epochs of a pretrained generator's fine-tuning")
+    generator_max_length: int = Field(
+        512, ge=64, le=131072, description="a pretrained generator's tokens per example (prompt + answer) at most")
 
 
 class TokenPrice(_Section):

@@ -34,7 +34,7 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
     loss, learning rate and tokens/s per step to that run; `ray_temp_dir`: where a Ray started here keeps its
     files (the run's home)."""
     from llm2slm.training.catalogue import TINY_PREFIX, load_catalogue
-    from llm2slm.training.recipe import recipe_for, task_stats_from_dir
+    from llm2slm.training.recipe import capped_length, recipe_for, task_stats_from_dir
     from llm2slm.training.train import fine_tune
 
     entry = next((c for c in load_catalogue(catalogue) if c.name == candidate), None)
@@ -46,6 +46,8 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
     overrides = {"seed": cfg.seed, "checkpoint_every_steps": cfg.checkpoint_every_steps,
                  **({"epochs": epochs} if epochs else {})}
     recipe = recipe_for(entry, task_stats_from_dir(task_dir), **overrides)
+    if pretrained:  # tokens per example: bounds a step's time and memory
+        recipe = capped_length(recipe, cfg.generator_max_length)
     max_calls = min(cfg.max_train_calls, cfg.generator_max_train_calls) if generator else cfg.max_train_calls
     result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                        storage_path=storage_path, ray_address=ray_address, max_train_calls=max_calls,

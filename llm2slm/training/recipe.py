@@ -45,6 +45,9 @@ class Recipe(BaseModel):
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="classifier: target share spread over all labels")
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="share of optimizer steps with a rising rate")
     batch_size: int = Field(32, ge=1, description="examples per optimizer step, summed over all workers")
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="examples per forward and backward on a worker (gradients add up); None: the "
+                                "worker's whole share of the batch")
     max_length: int = Field(64, ge=8, le=131072, description="tokens per example (prompt + answer)")
     max_new_tokens: int = Field(96, ge=1, le=8192, description="generator: longest answer, tokens")
     tiny_vocab_size: int = Field(4000, ge=300, le=65536, description="tiny:* bases: BPE vocabulary, tokens")
@@ -212,7 +215,8 @@ def recipe_for(candidate: Candidate, task_stats: TaskStats | Mapping[str, Any], 
             # rank 16 on the attention projections: LoRA on the MLPs too costs ~40% more per step on a CPU
             lora_r=16, lora_alpha=32.0, lora_dropout=0.05, target_modules=list(ATTENTION_TARGETS),
             epochs=_epochs_for(stats.n_train, 6_000, 1, 5),
-            learning_rate=1e-3, batch_size=8, warmup_ratio=0.05,
+            # 2 examples per forward and backward: 8 x 512 tokens of SmolLM2-135M activations take ~9 GB in fp32
+            learning_rate=1e-3, batch_size=8, micro_batch_size=2, warmup_ratio=0.05,
             decoding=stats.decoding,
             max_val_examples=GENERATOR_VAL_EXAMPLES,
             max_new_tokens=answer,
@@ -221,3 +225,12 @@ def recipe_for(candidate: Candidate, task_stats: TaskStats | Mapping[str, Any], 
         )
     fields.update(overrides)
     return Recipe.model_validate(fields)
+
+
+def capped_length(recipe: Recipe, max_length: int) -> Recipe:
+    """A generator recipe with at most `max_length` tokens per example (prompt + answer); the answer keeps at most
+    half of them. Long conversations keep their latest turns (`data.encode_prompt`)."""
+    if recipe.kind != "generator" or recipe.max_length <= max_length:
+        return recipe
+    return recipe.model_copy(update={"max_length": max_length,
+                                     "max_new_tokens": min(recipe.max_new_tokens, max_length // 2)})

@@ -4,6 +4,7 @@ runs, the same for every kind (classifier, span tagger, generator) and on every 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -59,8 +60,9 @@ def validate(model: torch.nn.Module, rows: list[dict], collate: Any, kind: str, 
     (classifier: argmax = label) or tokens (span tagger: tags; generator: teacher-forced answer tokens)."""
     model.eval()
     loss_sum = units = correct = 0.0
-    for start in range(0, len(rows), 64):  # 64 rows per forward pass
-        batch = {k: v.to(device) for k, v in collate(rows[start : start + 64]).items()}
+    chunk = 8 if kind == "generator" else 64  # rows per forward pass (a generator's logits: 49,152 per token)
+    for start in range(0, len(rows), chunk):
+        batch = {k: v.to(device) for k, v in collate(rows[start : start + chunk]).items()}
         if kind == "generator":
             loss, logits, labels = generator_loss(model, batch)
         else:
@@ -92,16 +94,52 @@ def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
 
 
+def micro_batches(batch: dict[str, torch.Tensor], rows: int | None) -> list[dict[str, torch.Tensor]]:
+    """The batch cut into pieces of at most `rows` examples (None: the whole batch). A left-padded generator piece
+    loses the padding columns none of its rows needs, so a piece of short rows costs less."""
+    size = len(batch["input_ids"])
+    if not rows or rows >= size:
+        return [batch]
+    pieces = []
+    for start in range(0, size, rows):
+        piece = {k: v[start:start + rows] for k, v in batch.items()}
+        if "position_ids" in piece:  # a generator batch: padding on the left
+            used = piece["attention_mask"].sum(0) > 0
+            first = int(used.float().argmax())
+            piece = {k: v[:, first:] for k, v in piece.items()}
+        pieces.append(piece)
+    return pieces
+
+
+def _units(piece: dict[str, torch.Tensor], kind: str) -> int:
+    """What a piece's mean loss is over: scored tokens (generator, span tagger) or examples (classifier)."""
+    labels = piece["labels"]
+    return len(labels) if kind == "classifier" else max(1, int((labels != IGNORE).sum()))
+
+
 def train_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                scheduler: Any, trainable: list[torch.nn.Parameter], kind: str, label_smoothing: float = 0.0) -> float:
-    """One optimizer step (gradients averaged across workers by DDP); returns the batch's loss."""
-    loss, _ = loss_of(model, batch, kind, label_smoothing)
+               scheduler: Any, trainable: list[torch.nn.Parameter], kind: str, label_smoothing: float = 0.0,
+               micro_batch: int | None = None) -> float:
+    """One optimizer step (gradients averaged across workers by DDP); returns the batch's loss.
+
+    With `micro_batch`, the batch goes through forward and backward `micro_batch` examples at a time and the
+    gradients add up (each piece weighted by its share of the scored units), the same step in less memory: a
+    generator's activations grow with examples x tokens. DDP averages across workers once, on the last piece."""
+    pieces = micro_batches(batch, micro_batch)
+    total = sum(_units(p, kind) for p in pieces)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss_value = 0.0
+    for i, piece in enumerate(pieces):
+        weight = _units(piece, kind) / total
+        syncing = i == len(pieces) - 1 or not hasattr(model, "no_sync")
+        with contextlib.nullcontext() if syncing else model.no_sync():
+            loss, _ = loss_of(model, piece, kind, label_smoothing)
+            (loss * weight).backward()
+        loss_value += loss.detach().item() * weight
     torch.nn.utils.clip_grad_norm_(trainable, max_norm=1.0)
     optimizer.step()
     scheduler.step()
-    return loss.detach().item()
+    return loss_value
 
 
 def epoch_metrics(epoch: int, train: list[float], val: list[float], seconds: float, kind: str,

@@ -149,7 +149,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, steps, examples, tokens on this worker
         start = last = time.perf_counter()
         for batch in itertools.islice(loader, done_before, None):
-            loss = train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing)
+            loss = train_step(model, batch, optimizer, scheduler, trainable, recipe.kind, recipe.label_smoothing,
+                              recipe.micro_batch_size)
             progress.step += 1
             tokens = float(batch["attention_mask"].sum())
             totals = [totals[0] + loss, totals[1] + 1, totals[2] + len(batch["input_ids"]), totals[3] + tokens]

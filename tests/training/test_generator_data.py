@@ -115,3 +115,25 @@ def test_recipe_fields_for_checkpoints_and_quantization():
         with pytest.raises(RuntimeError, match="CUDA GPU"):
             quantization_config(qlora, use_gpu=True)
     assert quantization_config(qlora.model_copy(update={"quantization": "none"}), use_gpu=False) is None
+
+
+def test_micro_batches_give_the_gradients_of_the_whole_batch(tokenizer):
+    from llm2slm.training.steps import micro_batches, train_step
+
+    rows = ROWS * 3  # 6 rows of two lengths
+    batch = GeneratorCollator(tokenizer, max_length=128, max_new_tokens=32)(rows)
+    pieces = micro_batches(batch, 2)
+    assert [len(p["input_ids"]) for p in pieces] == [2, 2, 2]
+    assert all(p["attention_mask"][:, 0].any() for p in pieces)  # no padding column that no row of it needs
+
+    def gradients(micro):
+        model = build_tiny_llama(tokenizer, seed=5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        loss = train_step(model, batch, optimizer, scheduler, [], "generator", micro_batch=micro)
+        return loss, torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    whole_loss, whole = gradients(None)
+    piece_loss, pieced = gradients(2)
+    assert piece_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert torch.allclose(pieced, whole, atol=1e-6)
