@@ -22,7 +22,7 @@ from tasks.evaluate import compare, evaluate
 from tasks.export import export
 from tasks.finetune import finetune
 from tasks.register import register
-from tasks.select import select
+from tasks.select import select, within_generator_budget
 from tasks.split import split
 from tasks.track import (finish_conversion, start_conversion, task_tags, track_cluster, track_curate,
                          track_evaluation, track_finetune, track_registration, track_report, track_selection,
@@ -31,8 +31,8 @@ from tasks.version import init_versioning, push_datasets, version_stage
 
 
 @flow(name="specialise-task")
-def specialise_task(cfg: Config, ctx: RunContext, entry: TaskEntry) -> TaskOutcome:
-    choice = select(cfg, entry)                                                   # S4 select
+def specialise_task(cfg: Config, ctx: RunContext, entry: TaskEntry, generators_left: int | None = None) -> TaskOutcome:
+    choice = within_generator_budget(select(cfg, entry), generators_left)         # S4 select
     track_selection(ctx, entry, choice)
     if choice.decision != "specialist":
         return task_outcome(entry, choice)
@@ -70,10 +70,12 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
     hashes = push_datasets(cfg)
     ctx = with_datasets(ctx, hashes)
 
-    outcomes = []
+    outcomes, generators_left = [], cfg.finetune.generator_max_tasks
     for entry in read_tasks(cfg):                                                 # S4-S5 per task
-        state = specialise_task(cfg, ctx, entry, return_state=True)
+        state = specialise_task(cfg, ctx, entry, generators_left, return_state=True)
         outcomes.append(state.result() if state.is_completed() else failed_outcome(entry, str(state.message)))
+        if generators_left is not None and outcomes[-1].model_kind == "generator":
+            generators_left -= 1
     return finish_conversion(ctx, ConversionSummary(
         n_calls=manifest.n_calls, n_curated=audit.n_out, n_tasks=found.n_tasks, n_outliers=found.n_outliers,
         data_hashes=hashes, parent_run_id=ctx.parent_run_id or "", outcomes=outcomes))

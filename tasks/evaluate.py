@@ -61,7 +61,7 @@ def captured_test_rows(cfg: Config, task_id: str, rows: list[dict]) -> CapturedR
     return CapturedRows(rows=captured_rows(records, rows))
 
 
-GENERATOR_LATENCY_CALLS = 8  # single calls a generator's latency is timed on (each one costs ~1-2 s on 2 cores)
+GENERATOR_LATENCY_CALLS = 4  # single calls a generator's latency is timed on (each costs seconds on 2 cores)
 
 
 @task(name="evaluate")
@@ -77,11 +77,13 @@ def evaluate(cfg: Config, entry: TaskEntry, trained: FinetuneResult, shape: str)
                                            "latency_calls": min(limits.latency_calls, GENERATOR_LATENCY_CALLS)})
     rows = sample_rows(read_split(task_dir, "test"), limits.max_test_calls)
     val = sample_rows(read_split(task_dir, "val"), limits.max_test_calls)
+    # a generator's capped val calls are too few to calibrate on: not calibrated, so the router sends it no call
+    calibration = None if specialist.kind == "generator" and len(val) < cfg.route.min_calibration_calls else val
     usage = logged_usage(art.curated, {r["id"] for r in rows})
     majority = majority_answer([r["answer"] for r in read_split(task_dir, "train")] or [r["answer"] for r in val])
     return evaluate_specialist(entry.task_id, specialist, rows, shape, limits, usage,
                                candidate=trained.candidate, captured=captured_test_rows(cfg, entry.task_id, rows),
-                               calibration_rows=val, majority=majority or None, route=cfg.route)
+                               calibration_rows=calibration, majority=majority or None, route=cfg.route)
 
 
 @task(name="compare")

@@ -142,7 +142,7 @@ class SelectConfig(_Section):
     screen_shots: int = Field(4, ge=1, description="encoder few-shot screen: training calls per label")
     screen_generators: bool = True
     screen_max_params: int = Field(1_000_000_000, ge=0, description="larger generators are not screened")
-    screen_generator_calls: int = Field(16, ge=1, description="validation calls a generator is screened on at most")
+    screen_generator_calls: int = Field(8, ge=1, description="validation calls a generator is screened on at most")
 
 
 class FinetuneConfig(_Section):
@@ -157,6 +157,8 @@ class FinetuneConfig(_Section):
     generator_max_train_tokens: int | None = Field(
         20_000, ge=1, description="a generator's tokens through forward and backward per task, all epochs (null: no cap)")
     generator_epochs: int = Field(2, ge=1, description="epochs of a pretrained generator's fine-tuning")
+    generator_max_tasks: int | None = Field(
+        2, ge=0, description="generators trained per conversion, in task order (null: every task that needs one)")
     generator_max_length: int = Field(
         512, ge=64, le=131072, description="a pretrained generator's tokens per example (prompt + answer) at most")
 
@@ -169,7 +171,7 @@ class TokenPrice(_Section):
 class EvaluateConfig(_Section):
     max_test_calls: int = Field(2000, ge=1, description="held-out test calls evaluated per task at most")
     latency_calls: int = Field(50, ge=1)
-    max_generator_test_calls: int = Field(48, ge=1, description="held-out test calls a generator is evaluated on")
+    max_generator_test_calls: int = Field(32, ge=1, description="held-out test calls a generator is evaluated on")
     llm_prices: dict[str, TokenPrice] = Field(
         default_factory=lambda: {"default": TokenPrice(prompt=2.5, completion=10.0),
                                  "gpt-4o-mini": TokenPrice(prompt=0.15, completion=0.6),

@@ -29,6 +29,7 @@ class TaskOutcome(BaseModel):
     aliases: list[str] = []
     error: str | None = None
     reasons: list[str] = []
+    model_kind: str | None = None  # classifier | span_tagger | generator, when selection chose one
     notes: list[str] = []  # a trained task's limits: what a generator's budget left out, the gate's misses
 
 
@@ -66,7 +67,8 @@ def task_outcome(task: TaskEntry, choice: Selection, best: Evaluation | None = N
     """A task's outcome from its selection and, when it was trained, its best evaluation, registered version and
     (a generator) what its training budget kept."""
     outcome = TaskOutcome(task_id=task.task_id, name=task.name, calls=task.size, output_shape=choice.output_shape,
-                          decision=choice.decision, candidate=choice.candidate, reasons=choice.reasons)
+                          decision=choice.decision, candidate=choice.candidate, reasons=choice.reasons,
+                          model_kind=choice.model_kind if choice.decision == "specialist" else None)
     if best is not None:
         outcome = outcome.model_copy(update={"candidate": best.candidate, "agreement": best.agreement,
                                              "raw_agreement": best.raw_agreement,
