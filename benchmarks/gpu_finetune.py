@@ -1,13 +1,14 @@
-"""LoRA fine-tuning of a ~0.5B generator on a GPU node through the project's own Ray Train code (`fine_tune`):
+"""LoRA fine-tuning of a generator on a GPU node through the project's own Ray Train code (`fine_tune`):
 tokens/s, peak GPU memory and GPU utilisation. For a platform team sizing GPU nodes; it stops with a clear
 message on a machine without a CUDA GPU.
 
-    .venv/bin/python benchmarks/gpu_finetune.py [--model Qwen/Qwen2.5-0.5B-Instruct] [--task-dir DIR |
-        --sample-task slot_extraction|tool_calling] [--limit 2000] [--workers N] [--epochs 1]
+    .venv/bin/python benchmarks/gpu_finetune.py [--model smollm2-135m-instruct] [--task-dir DIR |
+        --sample-task sgd_flights] [--limit 2000] [--workers N] [--epochs 1]
         [--batch-size 8] [--quantization none|4bit] [--no-write]
 
---model is any Hugging Face id (downloaded unless HF_HUB_OFFLINE=1) or a local folder. Without --task-dir the
-bundled sample's slot-filling (or tool-calling) task is built on the fly.
+The default model is the packaged SmolLM2-135M-Instruct (llm2slm.common.packaged): the command runs as it is on a
+GPU machine with no network. --model is also any Hugging Face id (downloaded unless HF_HUB_OFFLINE=1) or a local
+folder. Without --task-dir a task of the bundled trace (any answer-key kind) is built on the fly.
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ def task_folder(args: argparse.Namespace, work: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="Qwen/Qwen2.5-0.5B-Instruct", help="hub id or local path")
+    parser.add_argument("--model", default="smollm2-135m-instruct",
+                        help="the packaged SmolLM2 (no download), a hub id or a local path")
     parser.add_argument("--task-dir", default=None, help="a task folder with train.jsonl (and val.jsonl)")
-    parser.add_argument("--sample-task", choices=["slot_extraction", "tool_calling"], default="slot_extraction")
+    parser.add_argument("--sample-task", default="sgd_flights", help="a task kind of the bundled answer key")
     parser.add_argument("--limit", type=int, default=2000, help="calls of the sample task used")
     parser.add_argument("--workers", type=int, default=None, help="Ray workers, one GPU each (default: all GPUs)")
     parser.add_argument("--epochs", type=int, default=1)

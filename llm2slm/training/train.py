@@ -234,6 +234,23 @@ def _generator_budget(recipe: Recipe, tokenizer_json: str | None, rows: list[dic
     return kept, report
 
 
+def _training_rows(recipe: Recipe, task_dir: Path, max_calls: int | None, max_tokens: int | None
+                   ) -> tuple[list[dict], list[dict], dict, str | None, BudgetReport | None]:
+    """(train rows, val rows, extra specialist.json, a tiny base's tokenizer, a generator's budget report): the
+    splits sampled with the recipe's seed, prepared for the kind, and cut to a generator's token budget."""
+    train_rows = sample_rows(read_rows(task_dir / "train.jsonl"), max_calls, recipe.seed)
+    val_rows = sample_rows(read_rows(task_dir / "val.jsonl"), recipe.max_val_examples, recipe.seed)
+    if not train_rows:
+        raise ValueError(f"{task_dir}: the train split is empty")
+    train_rows, val_rows, extra_meta = _prepare_rows(recipe, train_rows, val_rows)
+    tokenizer_json = _tokenizer_json(recipe, train_rows)
+    budget = None
+    if recipe.kind == "generator":
+        train_rows, budget = _generator_budget(recipe, tokenizer_json, train_rows, max_tokens)
+        extra_meta["budget"] = budget.model_dump()
+    return train_rows, val_rows, extra_meta, tokenizer_json, budget
+
+
 def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int, use_gpu: bool,
               storage_path: Path, ray_address: str | None = None, max_train_calls: int | None = None,
               max_failures: int = 1, mlflow_run: dict[str, str] | None = None, run_name: str | None = None,
@@ -253,16 +270,8 @@ def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int
     from ray.train.torch import TorchTrainer
 
     started = time.perf_counter()
-    train_rows = sample_rows(read_rows(Path(task_dir) / "train.jsonl"), max_train_calls, recipe.seed)
-    val_rows = sample_rows(read_rows(Path(task_dir) / "val.jsonl"), recipe.max_val_examples, recipe.seed)
-    if not train_rows:
-        raise ValueError(f"{task_dir}: the train split is empty")
-    train_rows, val_rows, extra_meta = _prepare_rows(recipe, train_rows, val_rows)
-    tokenizer_json = _tokenizer_json(recipe, train_rows)
-    budget = None
-    if recipe.kind == "generator":
-        train_rows, budget = _generator_budget(recipe, tokenizer_json, train_rows, max_train_tokens)
-        extra_meta["budget"] = budget.model_dump()
+    train_rows, val_rows, extra_meta, tokenizer_json, budget = _training_rows(recipe, Path(task_dir),
+                                                                              max_train_calls, max_train_tokens)
     storage_path = Path(storage_path).resolve()
     storage_path.mkdir(parents=True, exist_ok=True)
     _ensure_ray(ray_address, Path(ray_temp_dir) if ray_temp_dir else storage_path / "ray")
