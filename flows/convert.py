@@ -22,7 +22,7 @@ from tasks.evaluate import compare, evaluate
 from tasks.export import export
 from tasks.finetune import finetune
 from tasks.register import register
-from tasks.select import select, within_generator_budget
+from tasks.select import select
 from tasks.split import split
 from tasks.track import (finish_conversion, start_conversion, task_tags, track_cluster, track_curate,
                          track_evaluation, track_finetune, track_registration, track_report, track_selection,
@@ -32,7 +32,7 @@ from tasks.version import init_versioning, push_datasets, version_stage
 
 @flow(name="specialise-task")
 def specialise_task(cfg: Config, ctx: RunContext, entry: TaskEntry, generators_left: int | None = None) -> TaskOutcome:
-    choice = within_generator_budget(select(cfg, entry), generators_left)         # S4 select
+    choice = select(cfg, entry, generators_left)                                  # S4 select
     track_selection(ctx, entry, choice)
     if choice.decision != "specialist":
         return task_outcome(entry, choice)

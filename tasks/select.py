@@ -15,18 +15,9 @@ from llm2slm.training.catalogue import load_catalogue
 
 
 @task(name="select")
-def select(cfg: Config, entry: TaskEntry) -> Selection:
+def select(cfg: Config, entry: TaskEntry, generators_left: int | None = None) -> Selection:
+    """`generators_left`: generators this conversion may still train (finetune.generator_max_tasks; None: any)."""
     task_dir = Artifacts(cfg.paths).tasks / entry.task_id
     return select_candidates(entry, read_split(task_dir, "train"), read_split(task_dir, "val"),
-                             load_catalogue(cfg.catalogue_path()), cfg.select, hub_offline())
+                             load_catalogue(cfg.catalogue_path()), cfg.select, hub_offline(), generators_left)
 
-
-def within_generator_budget(choice: Selection, generators_left: int | None) -> Selection:
-    """The selection, or the LLM keeping the task when it would train a generator and the conversion's generator
-    budget (`finetune.generator_max_tasks`, generators per conversion) is spent: on a CPU each costs minutes."""
-    if choice.model_kind != "generator" or generators_left is None or generators_left > 0:
-        return choice
-    reason = ("a generator would serve it, but this conversion's generators are spent "
-              "(finetune.generator_max_tasks; null trains every task)")
-    return choice.model_copy(update={"decision": "llm", "candidate": None, "candidates": [],
-                                     "reasons": [*choice.reasons, reason]})

@@ -123,7 +123,8 @@ class ClusterConfig(_Section):
 
 
 class SplitConfig(_Section):
-    val_fraction: float = Field(0.05, ge=0, lt=0.5, description="per-epoch validation and candidate screening")
+    val_fraction: float = Field(0.10, ge=0, lt=0.5, description="per-epoch validation, candidate screening and the "
+                                "calibration of the deferral threshold")
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 13
 
@@ -143,6 +144,11 @@ class SelectConfig(_Section):
     screen_generators: bool = True
     screen_max_params: int = Field(1_000_000_000, ge=0, description="larger generators are not screened")
     screen_generator_calls: int = Field(8, ge=1, description="validation calls a generator is screened on at most")
+    min_tool_set_reuse: float = Field(0.5, ge=0, le=1, description="a tool-calling task whose val calls offer a tool "
+                                      "set seen in training less often than this needs a generalist (stays on the "
+                                      "LLM unless a zero-shot screen reaches generalist_screen)")
+    generalist_screen: float = Field(0.9, ge=0, le=1, description="the zero-shot screen a generator needs to take a "
+                                     "task whose tools change from call to call")
 
 
 class FinetuneConfig(_Section):
@@ -158,7 +164,7 @@ class FinetuneConfig(_Section):
         20_000, ge=1, description="a generator's tokens through forward and backward per task, all epochs (null: no cap)")
     generator_epochs: int = Field(2, ge=1, description="epochs of a pretrained generator's fine-tuning")
     generator_max_tasks: int | None = Field(
-        2, ge=0, description="generators trained per conversion, in task order (null: every task that needs one)")
+        1, ge=0, description="generators trained per conversion, in task order (null: every task that needs one)")
     generator_max_length: int = Field(
         512, ge=64, le=131072, description="a pretrained generator's tokens per example (prompt + answer) at most")
 

@@ -7,10 +7,13 @@ Fitted with the clusters, on the request alone (a router places a call before an
   whose similarity is at least the (1 - coverage) quantile of its calls' (coverage 0.99: 99% of its own calls
   would be accepted).
 - structure: the task's system-prompt template (words in at least half of its calls' system prompts), whether
-  its calls offer tools, the role of the message they end with, and the instruction templates of that message
-  (`requests`; read with the user- and tool-turn templates mined at discovery, which the assigner keeps). When at
-  least `coverage` of a task's own calls contain `structure_threshold` of the template's words and agree on the
-  tool offer, the last role and an instruction of the task, the task is gated: it only accepts calls that do too.
+  its calls offer tools, and which (the function names of one agent's fixed tool set: at most
+  MAX_TOOL_VOCABULARY names over its calls; a task whose tools change from call to call has no such set), the role
+  of the message they end with, and the instruction templates of that message (`requests`; read with the user- and
+  tool-turn templates mined at discovery, which the assigner keeps). When at least `coverage` of a task's own calls
+  contain `structure_threshold` of the template's words and agree on the tool offer (only tools of its set), the
+  last role and an instruction of the task, the task is gated: it only accepts calls that do too. Agents whose
+  system prompts share their rules but not their tools are told apart by the tools.
   A gated task whose gate only its own calls pass is decided by structure: `assign(..., by_structure=True)`
   places a call that passes that gate alone without embedding it (confidence 1), which is how a large window of
   calls is assigned in minutes.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,7 @@ log = logging.getLogger("llm2slm.cluster")
 PERCENTILES = np.arange(101, dtype=np.float64)
 ASSIGNER_VERSION = 2
 RARE_INSTRUCTION = 0.002  # an instruction on fewer than this share of a task's calls (or one call) opens no gate
+MAX_TOOL_VOCABULARY = 64  # a task whose calls offer more function names than this has no fixed tool set
 
 
 @dataclass
@@ -66,6 +70,9 @@ class Assigner:
     instructions: list[frozenset[str]]  # per task: the instruction templates its gate admits ('' for none)
     exclusive: list[bool]  # per task: gated, and no other task's calls pass its gate
     turn_templates: Templates = Templates()
+    # per task: the function names its calls offer, when it is one agent's fixed tool set (empty: no condition; an
+    # assigner saved before tool sets were kept has none)
+    tools: list[frozenset[str]] = field(default_factory=list)
 
     def typicality(self, task: int, similarity: float) -> float:
         """0 at the acceptance threshold, 1 at the task's median similarity or closer."""
@@ -80,8 +87,9 @@ class Assigner:
         return [not self.gated[t] or self._admits(t, record, words, shape) for t in range(len(self.task_ids))]
 
     def _admits(self, task: int, record: CallRecord, words: frozenset[str], shape: RequestShape) -> bool:
+        tools = self.tools[task] if self.tools else frozenset()
         return (bool(record.tools) == self.offers_tools[task] and shape.last_role == self.last_roles[task]
-                and shape.instruction in self.instructions[task]
+                and shape.instruction in self.instructions[task] and (not tools or tool_names(record) <= tools)
                 and containment(words, self.templates[task]) >= self.structure_threshold)
 
     def by_structure(self, record: CallRecord) -> str | None:
@@ -145,7 +153,8 @@ class Assigner:
                 "gated": self.gated, "embedding_model": self.embedding_model, "max_chars": self.max_chars,
                 "coverage": self.coverage, "structure_threshold": self.structure_threshold,
                 "last_roles": self.last_roles, "instructions": [sorted(i) for i in self.instructions],
-                "exclusive": self.exclusive, "turn_templates": self.turn_templates.to_json()}
+                "exclusive": self.exclusive, "turn_templates": self.turn_templates.to_json(),
+                "tools": [sorted(t) for t in self.tools]}
         atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
@@ -185,7 +194,8 @@ def load_assigner(stem: Path) -> Assigner:
                     gated=meta["gated"], embedding_model=meta["embedding_model"], max_chars=meta["max_chars"],
                     coverage=meta["coverage"], structure_threshold=meta["structure_threshold"],
                     last_roles=meta["last_roles"], instructions=[frozenset(i) for i in meta["instructions"]],
-                    exclusive=meta["exclusive"], turn_templates=Templates.from_json(meta["turn_templates"]))
+                    exclusive=meta["exclusive"], turn_templates=Templates.from_json(meta["turn_templates"]),
+                    tools=[frozenset(t) for t in meta.get("tools", [])])
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,21 @@ class Gate:
     last_role: str
     instructions: frozenset[str]
     gated: bool
+    tools: frozenset[str] = frozenset()
+
+
+def tool_names(record: CallRecord) -> frozenset[str]:
+    """The names of the functions a call offers."""
+    return frozenset(tool.function.name for tool in record.tools or [])
+
+
+def tool_vocabulary(members: list[CallRecord], offers: bool) -> frozenset[str]:
+    """The function names a task's calls offer when it is one agent's fixed tool set (at most MAX_TOOL_VOCABULARY
+    names); empty when it offers none or its tools change from call to call."""
+    if not offers:
+        return frozenset()
+    names = frozenset().union(*(tool_names(r) for r in members))
+    return names if len(names) <= MAX_TOOL_VOCABULARY else frozenset()
 
 
 def structure_gate(members: list[CallRecord], shapes: list[RequestShape], coverage: float,
@@ -205,8 +230,9 @@ def structure_gate(members: list[CallRecord], shapes: list[RequestShape], covera
     role = Counter(s.last_role for s in shapes).most_common(1)[0][0]
     counts = Counter(s.instruction for s in shapes)
     instructions = frozenset(i for i, n in counts.items() if n >= max(2, RARE_INSTRUCTION * len(members)))
+    tools = tool_vocabulary(members, offers)
     if not template:
-        return Gate(template, offers, role, instructions, False)
+        return Gate(template, offers, role, instructions, False, tools)
     cache: dict[str, float] = {}
     passing = 0
     for record, shape in zip(members, shapes, strict=True):
@@ -214,8 +240,8 @@ def structure_gate(members: list[CallRecord], shapes: list[RequestShape], covera
         if prompt not in cache:
             cache[prompt] = containment(prompt_words(prompt), template)
         passing += (cache[prompt] >= threshold and bool(record.tools) == offers and shape.last_role == role
-                    and shape.instruction in instructions)
-    return Gate(template, offers, role, instructions, passing >= coverage * len(members))
+                    and shape.instruction in instructions and (not tools or tool_names(record) <= tools))
+    return Gate(template, offers, role, instructions, passing >= coverage * len(members), tools)
 
 
 def fit_assigner(embeddings: np.ndarray, records: list[CallRecord], task_ids: list[str], embedding_model: str,
@@ -243,7 +269,7 @@ def fit_assigner(embeddings: np.ndarray, records: list[CallRecord], task_ids: li
                         embedding_model=embedding_model, max_chars=max_chars, coverage=coverage,
                         structure_threshold=structure_threshold, last_roles=[g.last_role for g in gates],
                         instructions=[g.instructions for g in gates], exclusive=[False] * len(tasks),
-                        turn_templates=turn_templates)
+                        turn_templates=turn_templates, tools=[g.tools for g in gates])
     assigner.exclusive = exclusive_gates(assigner, records, labels)
     log.info("assigner: %d tasks, acceptance thresholds (cosine) %s, structure-gated %s, decided by structure %s",
              len(tasks), [round(float(x), 3) for x in assigner.thresholds], dict(zip(tasks, assigner.gated,

@@ -46,6 +46,17 @@ class GateFailed(RegistryError):
         self.result = result
 
 
+def _new_version(model_uri: str, name: str, tags: dict[str, str]) -> str:
+    """`mlflow.register_model`, without the lines it prints to stderr for each version (the log says it once)."""
+    import contextlib
+    import io
+
+    import mlflow
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        return str(mlflow.register_model(model_uri, name, tags=tags).version)
+
+
 def route_tags(threshold: float, target_agreement: float) -> dict[str, str]:
     """The version tags of a calibrated deferral threshold (exact text: the router compares with it)."""
     return {ROUTE_THRESHOLD_TAG: repr(float(threshold)), ROUTE_TARGET_TAG: repr(float(target_agreement))}
@@ -274,8 +285,7 @@ def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str,
     client = registry_client(tracking_uri)
     _ensure_model(client, name, task_id, description)
     version_tags = {**tags, SHAPE_TAG: shape, **{f"{METRIC_PREFIX}{k}": f"{v:.6g}" for k, v in metrics.items()}}
-    version = _registered_by_run(client, name, tags) or str(mlflow.register_model(model_uri, name,
-                                                                                  tags=version_tags).version)
+    version = _registered_by_run(client, name, tags) or _new_version(model_uri, name, version_tags)
     who = current_user(by)
     client.set_registered_model_alias(name, CHALLENGER, version)
     record_event(client, name, version, "set", CHALLENGER, who, "new version from the convert flow",

@@ -3,7 +3,9 @@
 On a CPU a generator's step costs seconds (SmolLM2-135M with LoRA: a few hundred tokens/s on 2 cores), so the
 pipeline caps each task's generator training at `finetune.generator_max_train_calls` calls and
 `finetune.generator_max_train_tokens` tokens through forward and backward, all epochs together. The calls are drawn
-with the split seed (`data.sample_rows`), then kept in that order while the budget lasts. What the budget leaves out
+with the split seed (`data.sample_rows`), put in an order that keeps the mix of answer kinds in every prefix
+(`mixed_order`: a tool-calling agent's calls and replies in the LLM's proportions, so a small budget does not
+train on replies only), then kept in that order while the budget lasts. What the budget leaves out
 is reported (`BudgetReport`) and logged with the run, so a figure reached at a budget is never mistaken for what the
 model could do with the whole split.
 """
@@ -37,6 +39,21 @@ class BudgetReport(BaseModel):
         if self.max_tokens is not None:
             text += f" within the budget of {self.max_tokens:,}"
         return text + (f"; {left} calls left out by the budget" if left else "")
+
+
+def mixed_order(rows: Sequence[dict[str, Any]], kinds: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows reordered so that every prefix holds each kind in about its share of all rows: the i-th of n rows
+    of a kind goes at (i + 0.5) / n of the way (ties by kind, then by the rows' order)."""
+    totals: dict[str, int] = {}
+    for kind in kinds:
+        totals[kind] = totals.get(kind, 0) + 1
+    seen: dict[str, int] = {}
+    position = []
+    for index, kind in enumerate(kinds):
+        rank = seen.get(kind, 0)
+        seen[kind] = rank + 1
+        position.append(((rank + 0.5) / totals[kind], kind, index))
+    return [rows[index] for _, _, index in sorted(position)]
 
 
 def within_token_budget(example_tokens: Sequence[int], epochs: int, max_tokens: int | None) -> int:

@@ -29,7 +29,8 @@ import torch
 from pydantic import BaseModel
 
 from llm2slm.training.checkpoint import TrainProgress, restore_train_state, save_train_state
-from llm2slm.training.budget import BudgetReport, apply_token_budget
+from llm2slm.training.answer_format import tool_calls
+from llm2slm.training.budget import BudgetReport, apply_token_budget, mixed_order
 from llm2slm.training.data import example_tokens, make_collator, read_rows, sample_rows
 from llm2slm.training.models import SPECIALIST_FILE, build_model, resolve_base, save_specialist
 from llm2slm.training.prompts import training_texts
@@ -228,6 +229,7 @@ def _generator_budget(recipe: Recipe, tokenizer_json: str | None, rows: list[dic
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_base(recipe.base_model))
+    rows = mixed_order(rows, ["tool_call" if tool_calls(r["answer"]) is not None else "text" for r in rows])
     tokens = example_tokens(tokenizer, rows, recipe.max_length, recipe.max_new_tokens, recipe.decoding)
     kept, report = apply_token_budget(rows, tokens, recipe.epochs, max_tokens)
     log.info("generator budget: %s", report.describe())

@@ -118,3 +118,53 @@ def test_the_report_lists_each_task_and_escapes_text():
     assert "refund-order" in page and "closed_label" in page and "75.0%" in page and "25.0%" in page
     assert "<script>x" not in page and "&lt;script&gt;" in page
     assert "data:image/png;base64," in page and "request 10 / 20 / 30" in page
+
+
+def _agents(tmp_path):
+    """Two tool agents with one system prompt and their own tools (weather, recipes), and a benchmark of function
+    calling (its own prompt) whose every call offers other functions."""
+    records, key = trace({"tools": 120}, seed=5)
+    for i, record in enumerate(records):
+        tool = record.tools[0]
+        if i % 3 == 2:  # the benchmark: 40 calls, two functions of their own each
+            names = [f"fn_{i}_{j}" for j in range(2)]
+            record.messages[0].content = "You are a function-calling benchmark. Call one of the functions."
+            key[record.id] = "bench"
+        else:
+            names = ["get_weather" if i % 3 == 0 else "find_recipe"]
+            key[record.id] = names[0]
+        record.tools = [tool.model_copy(update={"function": tool.function.model_copy(update={"name": n})})
+                        for n in names]
+    rng = np.random.default_rng(1)
+    centres = {"get_weather": np.eye(16)[0], "find_recipe": np.eye(16)[0] * 0.9 + np.eye(16)[1] * 0.1,
+               "bench": np.eye(16)[2]}
+    embeddings = _unit(np.array([centres[key[r.id]] + rng.normal(0, 0.05, 16) for r in records]))
+    ids = {"get_weather": "task-00", "find_recipe": "task-01", "bench": "task-02"}
+    assigner = fit_assigner(embeddings, records, [ids[key[r.id]] for r in records], MODEL, 600, coverage=0.99)
+    assigner.save(tmp_path / "assigner")
+    return load_assigner(tmp_path / "assigner"), records, key, ids
+
+
+def test_agents_sharing_a_system_prompt_are_told_apart_by_their_tools(tmp_path):
+    assigner, records, key, ids = _agents(tmp_path)
+    assert assigner.tools[:2] == [frozenset({"get_weather"}), frozenset({"find_recipe"})]
+    assert assigner.tools[2] == frozenset(), "a task whose tools change per call has no fixed tool set"
+    assert assigner.exclusive == [True, True, True]  # the benchmark by its own prompt, the agents by their tools
+    assert [assigner.by_structure(r) for r in records] == [ids[key[r.id]] for r in records]
+    # a weather call offered the recipe tool is the recipe agent's, whatever its words say
+    moved = records[0].model_copy(deep=True)
+    moved.tools = [t for r in records if key[r.id] == "find_recipe" for t in r.tools][:1]
+    assert assigner.by_structure(moved) == "task-01"
+
+
+def test_an_assigner_saved_without_tool_sets_still_loads_and_places(tmp_path):
+    import json
+
+    assigner, records, key, ids = _agents(tmp_path)
+    meta = json.loads((tmp_path / "assigner.json").read_text())
+    del meta["tools"]
+    (tmp_path / "old.json").write_text(json.dumps(meta))
+    (tmp_path / "old.npz").write_bytes((tmp_path / "assigner.npz").read_bytes())
+    old = load_assigner(tmp_path / "old")
+    assert old.tools == [] and old.gates(records[0]) == [True, True, False]  # both agents' gates: as before
+    assert old.by_structure(records[0]) is None and assigner.by_structure(records[0]) == "task-00"

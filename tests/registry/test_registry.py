@@ -168,3 +168,15 @@ def test_manual_mode_waits_for_promote_and_errors_name_the_problem(store):
         promote(client, name, "9", policy)
     with pytest.raises(RegistryError, match="no registered model 'llm2slm-task-77'"):
         promote(client, "llm2slm-task-77", "1", policy)
+
+
+def test_registering_versions_prints_nothing_on_the_users_terminal(store, capfd):
+    folder, uri, _ = store
+    model_uri = log_fixed_model(folder)
+    capfd.readouterr()
+    first = _register(folder, uri, GOOD, _policy(), answer="v1")
+    second = register_version(uri, "llm2slm-task-01", "task-01", model_uri, "closed_label", GOOD,
+                              {"llm2slm.candidate": "again"}, _policy(), by="ci")
+    out, err = capfd.readouterr()
+    assert (first.version, second.version) == ("1", "2")
+    assert "Created version" not in err and "already exists" not in err and out == ""

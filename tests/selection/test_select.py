@@ -70,6 +70,11 @@ def test_json_copied_from_the_request_gets_the_span_tagger(tmp_path):
     assert choice.candidates == ["minilm-span-tagger", "tiny-generator"] and choice.model_kind == "span_tagger"
     tagger = next(v for v in choice.verdicts if v.name == "minilm-span-tagger")
     assert tagger.screen == 1.0 and "span ceiling" in tagger.screen_method
+    one = select_model(task, {"output_shape": "json"}, SelectConfig(top_k=1))  # the tagger is kept: no generator runs
+    assert one.candidates == ["minilm-span-tagger"]
+    generators = [v for v in one.verdicts if v.kind == "generator" and v.eligible]
+    assert generators and all(v.screen is None and v.screen_method.startswith("not screened: 1 eligible")
+                              for v in generators)
 
 
 def test_a_too_small_task_stays_on_the_llm_with_its_reason(tmp_path):
@@ -135,3 +140,62 @@ def test_zero_shot_screen_runs_a_local_generator_and_reads_tool_call_blocks(tmp_
     block = '<tool_call>\n{"name": "book", "arguments": {"n": 2}}\n</tool_call>'
     assert json.loads(_as_tool_calls(block)) == [{"name": "book", "arguments": {"n": 2}}]
     assert _as_tool_calls("plain text") == "plain text"
+
+
+def _tool(name):
+    return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+
+
+def _tool_task(folder, tools_of):
+    """A tool-calling task of 120 train and 20 val calls; `tools_of(i)`: the function names call i offers."""
+    folder.mkdir(parents=True)
+    for part, start, n in (("train", 0, 120), ("val", 1000, 20)):
+        rows = [{"id": f"c{i}", "messages": [{"role": "user", "content": f"do {i}"}],
+                 "tools": [_tool(n) for n in tools_of(i)],
+                 "answer": json.dumps([{"name": tools_of(i)[0], "arguments": {}}])} for i in range(start, start + n)]
+        (folder / f"{part}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_tool_set_reuse_counts_the_val_calls_offering_a_set_seen_in_training():
+    from llm2slm.selection.tool_sets import tool_set_reuse
+
+    train = [{"tools": [_tool("a"), _tool("b")]}, {"tools": [_tool("c")]}, {"tools": None}]
+    val = [{"tools": [_tool("b"), _tool("a")]}, {"tools": [_tool("a")]}, {}, {"tools": [_tool("d")]}]
+    reuse = tool_set_reuse(train, val)
+    assert (reuse.share, reuse.n_val, reuse.n_train_sets, reuse.n_functions) == (0.5, 4, 3, 3)
+    assert tool_set_reuse(train, []).share == 1.0
+
+
+def test_tools_that_change_on_every_call_keep_the_task_on_the_llm_with_the_measured_share(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = SelectConfig(screen_generators=False)
+    changing = select_model(_tool_task(tmp_path / "bfcl", lambda i: [f"f{i}", f"g{i}"]), {"output_shape": "tool_call"},
+                            cfg)
+    assert changing.decision == "llm" and changing.candidate is None
+    assert "0% of 20 val calls offer a set of tools the train calls offered (120 distinct sets, 240 functions" \
+        in changing.reasons[-2]
+    assert "share 0% < select.min_tool_set_reuse 50%" in changing.reasons[-1]
+    assert "smollm2-135m-instruct -, is below select.generalist_screen 0.90" in changing.reasons[-1]
+    fixed = select_model(_tool_task(tmp_path / "agent", lambda i: ["search", "book"][i % 2:] + ["search", "book"][:i % 2]),
+                         {"output_shape": "tool_call"}, cfg)
+    assert fixed.decision == "specialist" and fixed.candidate == "smollm2-135m-instruct"
+    assert "100% of 20 val calls" in fixed.reasons[-2]
+    lenient = select_model(tmp_path / "bfcl", {"output_shape": "tool_call"},
+                           SelectConfig(screen_generators=False, min_tool_set_reuse=0.0))
+    assert lenient.decision == "specialist"
+
+
+def test_a_spent_generator_budget_skips_the_screen_and_keeps_the_task_on_the_llm(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    task = _tool_task(tmp_path / "agent", lambda i: ["search"])
+    entry = TaskEntry(task_id="t", name="t", keywords=[], size=0, exemplars=[], n_distinct_answers=0,
+                      output_shape="tool_call", tokens={})
+    args = (entry, read_split(task, "train"), read_split(task, "val"), load_catalogue(default_catalogue_path()),
+            SelectConfig(), True)
+    spent = select_candidates(*args, generators_left=0)
+    assert spent.decision == "llm" and "generators are spent (finetune.generator_max_tasks" in spent.reasons[-1]
+    slm = next(v for v in spent.verdicts if v.name == "smollm2-135m-instruct")
+    assert not slm.eligible and slm.screen is None and slm.reasons[-1].endswith("not screened")
+    assert select_candidates(*args[:-2], SelectConfig(screen_generators=False), True,
+                             generators_left=1).decision == "specialist"

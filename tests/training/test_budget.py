@@ -19,3 +19,15 @@ def test_the_report_names_what_the_budget_left_out():
     assert (report.calls_kept, report.calls_available, report.tokens_per_epoch, report.tokens) == (3, 5, 300, 600)
     assert report.describe() == ("3 of 5 train calls, 600 tokens (300 x 2 epochs) within the budget of 600; "
                                  "2 calls left out by the budget")
+
+
+def test_mixed_order_keeps_each_kind_in_its_share_of_every_prefix():
+    from llm2slm.training.budget import mixed_order
+
+    kinds = ["text"] * 6 + ["tool_call"] * 3  # the LLM's mix: a third of the calls are tool calls
+    rows = [{"i": i} for i in range(9)]
+    ordered = [r["i"] for r in mixed_order(rows, kinds)]
+    assert ordered == [0, 6, 1, 2, 7, 3, 4, 8, 5]
+    assert sorted(ordered) == list(range(9))
+    assert [r["i"] for r in mixed_order(rows, ["text"] * 9)] == list(range(9))  # one kind: the order is kept
+    assert mixed_order([], []) == []
