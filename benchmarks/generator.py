@@ -20,6 +20,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -218,6 +219,8 @@ def main() -> None:
     parser.add_argument("--curve", type=int, nargs="*", default=None, help="token budgets to train at")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    # the fine-tunes' progress lines (every 20 s) and the budget each one kept
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     run_in_scratch(args, "generator-bench-", curve if args.curve else speed)
 
 

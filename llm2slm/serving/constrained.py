@@ -81,8 +81,11 @@ def tokenizer_info(tokenizer: Any, vocab_size: int) -> Any:
 class GrammarCache:
     """Compiled grammars for one tokenizer, keyed by (decoding, tool set)."""
 
-    def __init__(self, tokenizer: Any, vocab_size: int, entries: int = CACHE_ENTRIES) -> None:
+    def __init__(self, tokenizer: Any, vocab_size: int, entries: int = CACHE_ENTRIES,
+                 max_calls: int | None = None) -> None:
+        """`max_calls`: tool calls per answer at most (specialist.json's `max_tool_calls`; None: no limit)."""
         xgr = _xgrammar()
+        self.max_calls = max_calls
         self.compiler = xgr.GrammarCompiler(tokenizer_info(tokenizer, vocab_size), max_threads=max(1, torch.get_num_threads()))
         self.vocab_size, self.entries = vocab_size, entries
         self.compiled: OrderedDict[str, Any] = OrderedDict()
@@ -116,7 +119,7 @@ class GrammarCache:
             return self._schema(JSON_OBJECT_SCHEMA, strict=False, what="a JSON object")
         if not tools:  # nothing to call: text only
             return text
-        schema = tool_call_schema(tools)  # ValueError naming a tool whose parameters are not a JSON Schema
+        schema = tool_call_schema(tools, self.max_calls)  # ValueError naming a tool whose parameters are not a JSON Schema
         names = [branch["properties"]["name"]["const"] for branch in schema["items"]["anyOf"]]
         return xgr.Grammar.union(self._schema(schema, strict=True, what=f"tools {names}"), text)
 

@@ -91,15 +91,20 @@ def _arguments_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return arguments
 
 
-def tool_call_schema(tools: Sequence[Any]) -> dict[str, Any]:
-    """The JSON Schema of a non-empty list of calls to the offered tools, in the generated layout."""
+def tool_call_schema(tools: Sequence[Any], max_calls: int | None = None) -> dict[str, Any]:
+    """The JSON Schema of a non-empty list of calls to the offered tools, in the generated layout; at most
+    `max_calls` calls (the most the LLM made in one answer in training), so a generator that repeats a call ends
+    the list instead of running into its token limit unparsed."""
     branches = [{"type": "object",
                  "properties": {"name": {"const": name}, "arguments": _arguments_schema(parameters)},
                  "required": ["name", "arguments"], "additionalProperties": False}
                 for name, parameters in checked_tools(tools)]
     if not branches:
         raise ValueError("tools: the request offers no tool to call")
-    return {"type": "array", "minItems": 1, "items": {"anyOf": branches}}
+    schema: dict[str, Any] = {"type": "array", "minItems": 1, "items": {"anyOf": branches}}
+    if max_calls is not None:
+        schema["maxItems"] = max(1, int(max_calls))
+    return schema
 
 
 def tools_key(tools: Sequence[Any] | None) -> str:

@@ -97,5 +97,6 @@ class Specialist:
         if self._grammars is None:
             from llm2slm.serving.constrained import GrammarCache, output_vocab_size
 
-            self._grammars = GrammarCache(self.tokenizer, output_vocab_size(self.model, self.tokenizer))
+            self._grammars = GrammarCache(self.tokenizer, output_vocab_size(self.model, self.tokenizer),
+                                          max_calls=self.meta.get("max_tool_calls"))
         return self._grammars

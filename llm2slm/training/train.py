@@ -248,6 +248,8 @@ def _training_rows(recipe: Recipe, task_dir: Path, max_calls: int | None, max_to
     tokenizer_json = _tokenizer_json(recipe, train_rows)
     budget = None
     if recipe.kind == "generator":
+        if recipe.decoding == "tools":  # the grammar allows no more calls in one answer than the LLM ever made
+            extra_meta["max_tool_calls"] = max(len(tool_calls(r["answer"]) or []) for r in train_rows) or None
         train_rows, budget = _generator_budget(recipe, tokenizer_json, train_rows, max_tokens)
         extra_meta["budget"] = budget.model_dump()
     return train_rows, val_rows, extra_meta, tokenizer_json, budget

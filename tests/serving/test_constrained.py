@@ -195,3 +195,16 @@ def test_time_generation_reports_the_call_with_and_without_constraints(tokenizer
         assert timing["rows"] == 4 and 4 <= timing["new_tokens"] <= 4 * 9  # at most 8 tokens + 1 end a row
         assert timing["tokens_per_s"] == pytest.approx(timing["new_tokens"] / timing["ms_per_call"] * 1000)
     assert plain["grammar_ms"] == 0.0 and tools["grammar_ms"] > 0.0
+
+
+def test_a_call_limit_ends_the_list_where_the_llm_always_did(tokenizer, models):
+    import xgrammar
+
+    one = GrammarCache(tokenizer, output_vocab_size(models[0], tokenizer), max_calls=1)
+    free = GrammarCache(tokenizer, output_vocab_size(models[0], tokenizer))
+    call = '{"name":"ping","arguments":{}}'
+    for cache, second_call_allowed in ((one, False), (free, True)):
+        matcher = xgrammar.GrammarMatcher(cache.grammar("tools", [PING]))
+        assert matcher.accept_string("[" + call)
+        assert matcher.fork().accept_string("]")
+        assert matcher.accept_string("," + call) is second_call_allowed

@@ -67,6 +67,9 @@ def test_a_lora_slm_learns_the_tool_calls_and_round_trips_through_mlflow(tmp_pat
         ray.shutdown()
     assert result.steps == 9 and result.budget is not None and result.budget.calls_kept == 24
     assert result.history[-1]["val_loss"] < 0.5 * result.history[0]["val_loss"]
+    from llm2slm.training.models import read_meta
+
+    assert read_meta(result.model_dir)["max_tool_calls"] == 1  # the LLM never made two calls in one answer
     test = _rows(6, 3)
     answers = Specialist.load(result.model_dir).predict_rows(test)
     assert all(answer_problem(a, "tools", WEATHER) is None for a in answers)
