@@ -87,6 +87,12 @@ class StepLogger:
         self.executor.shutdown()
 
 
+def rate_text(rate: float) -> str:
+    """A rate for the progress line: whole numbers from 10 up, two significant digits below (a generator on a
+    CPU trains a fraction of an example a second)."""
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
@@ -132,7 +138,7 @@ class ProgressLine:
         if step > first_step and now > first_time:
             steps_per_s = (step - first_step) / (now - first_time)
             if self.examples_per_step:
-                parts.append(f"{steps_per_s * self.examples_per_step:.0f} examples/s")
+                parts.append(f"{rate_text(steps_per_s * self.examples_per_step)} examples/s")
             if self.total and step < self.total:
                 parts.append(f"~{_duration((self.total - step) / steps_per_s)} left")
             elif step >= self.total:

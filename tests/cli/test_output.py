@@ -131,3 +131,9 @@ def test_rank_zeros_progress_lines_reach_the_driver_through_the_relay(caplog):
     assert lines[0] == "finetune task-01 tiny: step 1/3 (33%), loss 0.5"
     assert lines[1].startswith("finetune task-01 tiny: step 3/3 (100%), loss 0.5, ") and "trained in" in lines[1]
     assert len(lines) == 2  # one per interval (an hour here) plus the last step; rank 1 sends nothing
+
+
+def test_slow_rates_keep_two_significant_digits():
+    from llm2slm.training.step_log import rate_text
+
+    assert [rate_text(r) for r in (64.4, 10.0, 9.46, 0.2049, 0.0)] == ["64", "10", "9.5", "0.2", "0"]
