@@ -77,6 +77,9 @@ def evaluate(cfg: Config, entry: TaskEntry, trained: FinetuneResult, shape: str)
                                            "latency_calls": min(limits.latency_calls, GENERATOR_LATENCY_CALLS)})
     rows = sample_rows(read_split(task_dir, "test"), limits.max_test_calls)
     val = sample_rows(read_split(task_dir, "val"), limits.max_test_calls)
+    if specialist.kind == "generator":  # seconds a call: say what the next minutes are spent on
+        log.info("task %s: evaluating %s on %d held-out calls (scrubbed, then raw where scrubbing changed them) and "
+                 "timing it on %d", entry.task_id, trained.candidate, len(rows), limits.latency_calls)
     # a generator's capped val calls are too few to calibrate on: not calibrated, so the router sends it no call
     calibration = None if specialist.kind == "generator" and len(val) < cfg.route.min_calibration_calls else val
     usage = logged_usage(art.curated, {r["id"] for r in rows})

@@ -18,8 +18,11 @@ def mean(values: Sequence[float]) -> float:
 
 def rouge_l_scores(predicted: Sequence[str], reference: Sequence[str]) -> list[float]:
     """ROUGE-L F per pair, in order."""
+    import logging
+
     from rouge_score import rouge_scorer
 
+    logging.getLogger("absl").setLevel(logging.WARNING)  # "Using default tokenizer." on every scorer, to the screen
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     return [scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predicted, reference, strict=True)]
 

