@@ -50,6 +50,10 @@ class ExportManifest(BaseModel):
     ids_sha256: str  # SHA-256 of the sorted record ids, one per line
 
 
+class EmptyWindowError(ValueError):
+    """The window holds no call (nothing was captured in it): the message names the store and the window."""
+
+
 class WindowChangedError(RuntimeError):
     """The store no longer gives the calls the manifest names."""
 
@@ -68,7 +72,7 @@ def _read_window(store: CallStore, principal: Principal, since: datetime | None,
     sizes = store.sizes()
     records = list(store.read(principal, since=since, until=until, upto=sizes))
     if not records:
-        raise ValueError(f"the call store at {store.root} holds no calls in the window {_window_text(since, until)}: "
+        raise EmptyWindowError(f"the call store at {store.root} holds no calls in the window {_window_text(since, until)}: "
                          f"ingest a trace first")
     return sizes, records
 
@@ -76,7 +80,7 @@ def _read_window(store: CallStore, principal: Principal, since: datetime | None,
 def export_manifest(store: CallStore, principal: Principal, out: Path, since: datetime | None = None,
                     until: datetime | None = None) -> ExportManifest:
     """Write the manifest of the records with since <= timestamp < until to `out` (curator role, else AuthError
-    403); ValueError when the window holds no call, and then nothing is written."""
+    403); EmptyWindowError (a ValueError) when the window holds no call, and then nothing is written."""
     sizes, records = _read_window(store, principal, since, until)
     stamps = [r.timestamp for r in records]
     manifest = ExportManifest(since=since, until=until, n_calls=len(records), first=min(stamps), last=max(stamps),

@@ -81,7 +81,7 @@ def convert(project: ProjectOpt = None, home: HomeOpt = None) -> None:
     from llm2slm.cli.summary import print_summary
 
     cfg = setup(project, home)
-    summary = _run_flow(cfg)
+    summary: ConversionSummary = _run_flow(cfg)
     print_summary(summary, cfg, answer_key=None)
 
 
@@ -111,9 +111,20 @@ def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsam
         print_replay(replay_later_calls(cfg, summary, later))
 
 
-def _run_flow(cfg: Config) -> "ConversionSummary":
-    """Run the conversion flow against a Prefect API server this command owns (it ends with the command, even on
-    SIGKILL); SIGTERM and SIGHUP stop the run like Ctrl-C (exit 130)."""
+@app.command()
+def retrain(project: ProjectOpt = None, home: HomeOpt = None) -> None:
+    """Run the retrain flow (S6) on the calls captured since the last run: measure drift, find new tasks, retrain
+    only what changed, and print the run report (docs/retrain.md)."""
+    from llm2slm.retraining.report import markdown
+
+    cfg = setup(project, home)
+    report = _run_flow(cfg, "retrain")
+    typer.echo(markdown(report, cfg.retrain))
+
+
+def _run_flow(cfg: Config, name: str = "convert"):
+    """Run the conversion flow (or the retrain flow) against a Prefect API server this command owns (it ends with
+    the command, even on SIGKILL); SIGTERM and SIGHUP stop the run like Ctrl-C (exit 130)."""
     from llm2slm.capture import MasterKeyError, open_store
     from llm2slm.cli.processes import interrupts_raise, prefect_api
 
@@ -125,16 +136,20 @@ def _run_flow(cfg: Config) -> "ConversionSummary":
     if empty:
         fail(f"the call store {cfg.paths.store} is empty: run `llm2slm ingest FILE.jsonl` first", USAGE)
     with interrupts_raise(), prefect_api(cfg.prefect_api_url) as api:
-        from flows.convert import convert as convert_flow  # imports Prefect while its server starts
+        if name == "retrain":
+            from flows.retrain import retrain as run_flow  # imports Prefect while its server starts
+        else:
+            from flows.convert import convert as run_flow
 
         try:
             api.ready()
         except RuntimeError as exc:
             fail(f"the Prefect API server did not start: {exc}", FAILED)
         try:
-            return convert_flow(project_dir=str(cfg.paths.project), home=str(cfg.paths.home))
+            return run_flow(project_dir=str(cfg.paths.project), home=str(cfg.paths.home))
         except Exception as exc:  # noqa: BLE001 (Prefect has logged the failing task with its traceback)
-            fail(f"the conversion failed: {type(exc).__name__}: {exc}", FAILED)
+            fail(f"the {'retrain' if name == 'retrain' else 'conversion'} failed: {type(exc).__name__}: {exc}",
+                 FAILED)
         finally:
             ray = sys.modules.get("ray")
             if ray is not None and ray.is_initialized():

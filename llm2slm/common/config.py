@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from llm2slm.common.errors import describe_validation_error
+from llm2slm.common.retrain_config import RetrainConfig
 
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the llm2slm package and mlflow/
@@ -275,6 +276,7 @@ class Config(_Section):
     gateway: GatewayConfig = GatewayConfig()
     capture: CaptureConfig = CaptureConfig()
     route: "RouteConfig" = Field(default_factory=lambda: RouteConfig())
+    retrain: RetrainConfig = RetrainConfig()
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> "Config":
