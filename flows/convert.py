@@ -2,9 +2,10 @@
 
 It only wires the tasks, in the order of the conversion (S1 export: a manifest of the window, no call text; S2
 curate: the calls read from the encrypted store and scrubbed; S3 cluster and split; each versioned by DVC and
-tracked in MLflow; then per task S4 select, S5 fine-tune and evaluate each candidate, compare,
-register). Each task is its own subflow, so one task's failure leaves the others standing. The flow prepares its
-own environment, so a run started by a Prefect worker behaves like one started by the CLI.
+tracked in MLflow; then per task S4 select, S5 fine-tune and evaluate each candidate, compare, re-evaluate the
+champion on the chosen candidate's test calls, register). Each task is its own subflow, so one task's failure
+leaves the others standing. The flow prepares its own environment, so a run started by a Prefect worker behaves
+like one started by the CLI.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from llm2slm.common.env import prepare_environment
 from llm2slm.discovery.catalogue import TaskEntry
 from llm2slm.lineage.tracking import RunContext
 from llm2slm.registry.outcomes import ConversionSummary, TaskOutcome, failed_outcome, task_outcome
+from tasks.champion import reevaluate_champion
 from tasks.cluster import cluster, read_tasks
 from tasks.curate import curate
 from tasks.evaluate import compare, evaluate
@@ -44,7 +46,8 @@ def specialise_task(cfg: Config, ctx: RunContext, entry: TaskEntry, generators_l
         track_evaluation(ctx, entry, evaluations[-1])
     compared = compare(cfg, entry, evaluations, choice.output_shape)
     track_report(ctx, entry, compared.best, compared.gate_metric, compared.report)
-    version = register(cfg, entry, models[compared.best.candidate], compared.best, task_tags(ctx, entry))
+    champion = reevaluate_champion(cfg, entry, choice.output_shape, compared.best)  # on the same calls
+    version = register(cfg, entry, models[compared.best.candidate], compared.best, task_tags(ctx, entry), champion)
     track_registration(ctx, entry, version)
     return task_outcome(entry, choice, compared.best, version, budgets[compared.best.candidate])
 

@@ -64,26 +64,37 @@ def captured_test_rows(cfg: Config, task_id: str, rows: list[dict]) -> CapturedR
 GENERATOR_LATENCY_CALLS = 4  # single calls a generator's latency is timed on (each costs seconds on 2 cores)
 
 
+def split_rows(cfg: Config, task_id: str, part: str, limit: int) -> list[dict]:
+    """A part of the task's split as the evaluation reads it: at most `limit` rows, the same seeded sample each
+    time, so an evaluation's `n_test` as the limit gives back exactly the rows it was scored on."""
+    return sample_rows(read_split(Artifacts(cfg.paths).tasks / task_id, part), limit)
+
+
+def task_majority(cfg: Config, task_id: str, val: list[dict]) -> str:
+    """The task's most frequent answer: the training split's, else that of the validation rows given."""
+    train = read_split(Artifacts(cfg.paths).tasks / task_id, "train")
+    return majority_answer([r["answer"] for r in train] or [r["answer"] for r in val])
+
+
 @task(name="evaluate")
 def evaluate(cfg: Config, entry: TaskEntry, trained: FinetuneResult, shape: str) -> Evaluation:
     from llm2slm.serving.specialist import Specialist
 
     art = Artifacts(cfg.paths)
-    task_dir = art.tasks / entry.task_id
     specialist = Specialist.load(trained.model_dir)
     limits = cfg.evaluate
     if specialist.kind == "generator":  # greedy generation costs seconds a call on a CPU: a capped evaluation
         limits = limits.model_copy(update={"max_test_calls": min(limits.max_test_calls, limits.max_generator_test_calls),
                                            "latency_calls": min(limits.latency_calls, GENERATOR_LATENCY_CALLS)})
-    rows = sample_rows(read_split(task_dir, "test"), limits.max_test_calls)
-    val = sample_rows(read_split(task_dir, "val"), limits.max_test_calls)
+    rows = split_rows(cfg, entry.task_id, "test", limits.max_test_calls)
+    val = split_rows(cfg, entry.task_id, "val", limits.max_test_calls)
     if specialist.kind == "generator":  # seconds a call: say what the next minutes are spent on
         log.info("task %s: evaluating %s on %d held-out calls (scrubbed, then raw where scrubbing changed them) and "
                  "timing it on %d", entry.task_id, trained.candidate, len(rows), limits.latency_calls)
     # a generator's capped val calls are too few to calibrate on: not calibrated, so the router sends it no call
     calibration = None if specialist.kind == "generator" and len(val) < cfg.route.min_calibration_calls else val
     usage = logged_usage(art.curated, {r["id"] for r in rows})
-    majority = majority_answer([r["answer"] for r in read_split(task_dir, "train")] or [r["answer"] for r in val])
+    majority = task_majority(cfg, entry.task_id, val)
     return evaluate_specialist(entry.task_id, specialist, rows, shape, limits, usage,
                                candidate=trained.candidate, captured=captured_test_rows(cfg, entry.task_id, rows),
                                calibration_rows=calibration, majority=majority or None, route=cfg.route)

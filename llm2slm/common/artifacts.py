@@ -61,6 +61,9 @@ ARTIFACTS: tuple[Artifact, ...] = (
              description="registered versions the gateway downloaded to serve"),
     Artifact("reports", "runs/reports", root="home", folder=True, description="per-task evaluation reports"),
     Artifact("runs", "runs", root="home", folder=True, description="Ray Train storage: checkpoints, results"),
+    Artifact("answer_cache", "runs/answer_cache", root="home", folder=True,
+             description="champions' answers to test calls, per registered model, version and call id, so a "
+                         "re-evaluation predicts only new calls; owner-only (0600 files, 0700 folders: scrubbed text)"),
     Artifact("route_log", "serving/route_log", root="home", folder=True,
              description="the gateway's routing events, one JSONL file per replica, owner-only (no call text)"),
     Artifact("last_summary", "runs/last_summary.json", root="home", description="the last conversion's table"),

@@ -121,12 +121,19 @@ def raw_quality(specialist: Predictor, captured: CapturedRows | None, shape: str
     if captured.skipped or not captured.rows:
         return {}, captured.skipped or "none of the test calls is in the call store"
     predicted = raw_predictions(specialist, captured.rows, scrubbed or {})
-    reference = [row["answer"] for row in captured.rows]
-    metrics = shape_metrics(shape, predicted, reference, offered_tools(captured.rows))
+    return quality_figures(shape, predicted, captured.rows, majority), ""
+
+
+def quality_figures(shape: str, predicted: list[str], rows: Sequence[Mapping[str, Any]],
+                    majority: str | None) -> dict[str, float]:
+    """The shape's quality figures of these answers to `rows` (the reference: each row's LLM answer), with
+    agreement_non_majority when `majority` is given and some call's LLM answer is not it."""
+    reference = [row["answer"] for row in rows]
+    metrics = shape_metrics(shape, predicted, reference, offered_tools(rows))
     non_majority = non_majority_agreement(predicted, reference, majority) if majority is not None else None
     if non_majority is not None:
         metrics["agreement_non_majority"] = non_majority
-    return metrics, ""
+    return metrics
 
 
 def agreement_text(result: Evaluation) -> str:

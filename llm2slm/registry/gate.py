@@ -89,10 +89,11 @@ class GateResult(BaseModel):
 
 
 def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
-         champion_metrics: dict[str, float] | None = None) -> GateResult:
+         champion_metrics: dict[str, float] | None = None, champion_note: str = "") -> GateResult:
     """Threshold on the shape's metric, no worse than the champion beyond the tolerance, the shape's non-majority
     agreement rule when it has one, each of its minimums, latency within budget. `reasons`: one line per check,
-    `ok ...` or `FAIL ...` naming the figure."""
+    `ok ...` or `FAIL ...` naming the figure; `champion_note` ends the champion line, in parentheses (where the
+    champion's figure comes from: `llm2slm.registry.footing`)."""
     if shape not in policy.metrics:
         raise RegistryError(f"shape {shape!r} has no rule in the promotion policy; known: {sorted(policy.metrics)}")
     rule = policy.metrics[shape]
@@ -106,7 +107,8 @@ def gate(policy: PromotionPolicy, shape: str, metrics: dict[str, float],
     if value is not None and champion_value is not None:
         ok = value >= champion_value - policy.tolerance
         reasons.append(f"{'ok' if ok else 'FAIL'} {rule.metric} {value:.3f} {'>=' if ok else '<'} champion "
-                       f"{champion_value:.3f} - tolerance {policy.tolerance:.3f}")
+                       f"{champion_value:.3f} - tolerance {policy.tolerance:.3f}"
+                       + (f" ({champion_note})" if champion_note else ""))
     if rule.non_majority_threshold is not None:
         figures["non_majority_threshold"] = rule.non_majority_threshold
         figures["agreement_non_majority"] = metrics.get(NON_MAJORITY_METRIC)

@@ -8,9 +8,12 @@ when in UTC, what, why, the gate's figures). The registered model keeps the tag 
 the versions that held `champion` in order, so rollback knows the previous one.
 
 A version carries what the gate needs as tags, so the gate can be run again at any time: `llm2slm.shape` and
-`metric.<name>` for each evaluation figure. It also carries its deferral threshold (`route_tags`, read by
-`route_threshold`): `llm2slm.route.threshold`, the confidence at or above which the router lets it answer, as
-Python writes the float (`repr`), "1.01" when no threshold reached the target (it answers nothing), and
+`metric.<name>` for each evaluation figure. Those figures were measured on the test split of the conversion that
+registered the version; the convert flow re-evaluates the champion on the challenger's test calls and the gate
+compares with that (`judge`, `llm2slm.registry.footing`), the tag figure kept in the audit event for reference.
+A version also carries its deferral threshold (`route_tags`, read by `route_threshold`):
+`llm2slm.route.threshold`, the confidence at or above which the router lets it answer, as Python writes the
+float (`repr`), "1.01" when no threshold reached the target (it answers nothing), and
 `llm2slm.route.target_agreement`, the target it was calibrated to.
 """
 
@@ -21,13 +24,17 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from llm2slm.registry.footing import champion_basis
 # the promotion policy and its gate live in llm2slm.registry.gate; imported here for the callers of this module
 from llm2slm.registry.gate import (SHAPES, GateResult, PromotionPolicy, RegistryError, ShapeRule,  # noqa: F401
                                    gate, gate_metric, load_policy)
+
+if TYPE_CHECKING:  # annotations only: the CLI and the gateway import this module and need no evaluation code
+    from llm2slm.evaluation.champion import ChampionFigures
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "llm2slm.champion_history"
@@ -180,6 +187,19 @@ def _move_champion(client, name: str, version: str, action: str, by: str, why: s
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
 
 
+def judge(client, name: str, champion: str | None, policy: PromotionPolicy, shape: str, metrics: dict[str, float],
+          reevaluated: ChampionFigures | None = None) -> GateResult:
+    """The gate of `metrics` against `champion` (None: no champion): its figures re-evaluated on the challenger's
+    test calls when `reevaluated` can be compared with, else those on its version tags (`footing`); the figures
+    say which, for the audit event."""
+    tag_metrics = version_figures(client.get_model_version(name, champion))[1] if champion else None
+    rule = policy.metrics.get(shape)
+    basis = champion_basis(champion, tag_metrics, rule.metric if rule else None, reevaluated)
+    result = gate(policy, shape, metrics, basis.metrics, basis.note)
+    result.figures.update(basis.figures)
+    return result
+
+
 class AliasMove(BaseModel):
     name: str
     version: str
@@ -189,8 +209,10 @@ class AliasMove(BaseModel):
 
 
 def promote(client, name: str, version: str, policy: PromotionPolicy, by: str | None = None,
-            why: str = "", force: bool = False) -> AliasMove:
-    """Move `champion` to `version` if it passes the gate (or `force` with a reason). Raises GateFailed."""
+            why: str = "", force: bool = False, champion_metrics: ChampionFigures | None = None) -> AliasMove:
+    """Move `champion` to `version` if it passes the gate (or `force` with a reason). Raises GateFailed.
+    `champion_metrics`: the current champion re-evaluated on this version's test calls, compared with instead of
+    its version tags."""
     target = require_version(client, name, version)
     version = str(target.version)
     if force and not why.strip():
@@ -201,8 +223,7 @@ def promote(client, name: str, version: str, policy: PromotionPolicy, by: str | 
     shape, metrics = version_figures(target)
     if shape is None:
         raise RegistryError(f"{name} version {version} has no {SHAPE_TAG} tag: it was not registered by llm2slm")
-    champion_metrics = version_figures(client.get_model_version(name, previous))[1] if previous else None
-    result = gate(policy, shape, metrics, champion_metrics)
+    result = judge(client, name, previous, policy, shape, metrics, champion_metrics)
     if not result.passed and not force:
         raise GateFailed(result)
     action = "promote" if result.passed else "force-promote"
@@ -274,9 +295,12 @@ def _registered_by_run(client, name: str, tags: dict[str, str]) -> str | None:
 
 def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str, shape: str,
                      metrics: dict[str, float], tags: dict[str, str], policy: PromotionPolicy,
-                     by: str | None = None, description: str | None = None) -> RegisteredVersion:
+                     by: str | None = None, description: str | None = None,
+                     champion_metrics: ChampionFigures | None = None) -> RegisteredVersion:
     """Register `model_uri` as a new version: `challenger` always; `champion` too when the policy is auto and the
     gate passes. The version's tags carry the shape and metrics so the gate can be rerun by `llm2slm promote`.
+    `champion_metrics`: the current champion re-evaluated on the calls `metrics` were measured on; the gate
+    compares with it rather than with the champion's tags (measured on an older test split).
     Idempotent within a conversion run: retried with the same `llm2slm.conversion_run` tag and candidate, it
     finishes the version that run registered instead of adding one."""
     import mlflow
@@ -291,12 +315,12 @@ def register_version(tracking_uri: str, name: str, task_id: str, model_uri: str,
     record_event(client, name, version, "set", CHALLENGER, who, "new version from the convert flow",
                  {"shape": shape, **metrics})
     champion = alias_version(client, name, CHAMPION)
-    champion_metrics = version_figures(client.get_model_version(name, champion))[1] if champion else None
-    result = gate(policy, shape, metrics, champion_metrics)
+    result = judge(client, name, champion, policy, shape, metrics, champion_metrics)
     aliases = [CHALLENGER]
     if policy.mode == "auto" and result.passed:
         if champion != version:  # a retried registration may have promoted it already
-            promote(client, name, version, policy, by=who, why="automatic: " + "; ".join(result.reasons))
+            promote(client, name, version, policy, by=who, why="automatic: " + "; ".join(result.reasons),
+                    champion_metrics=champion_metrics)
         aliases.append(CHAMPION)
     elif policy.mode == "manual":
         record_event(client, name, version, "awaiting-promotion", CHAMPION, who,

@@ -27,8 +27,8 @@ DATA_TASKS = {"dvc-init": 1, "start-conversion": 1, "export": 1, "curate": 1, "t
               "track-cluster": 1, "split": 1, "dvc-commit": 4, "dvc-push": 1, "read-tasks": 1,
               "finish-conversion": 1}
 PER_TASK = ("specialise-task", "select", "track-select")  # a subflow run stands as a task run of its parent
-PER_TRAINED_TASK = ("finetune", "track-finetune", "evaluate", "track-evaluate", "compare", "track-report", "register",
-                    "track-register")
+PER_TRAINED_TASK = ("finetune", "track-finetune", "evaluate", "track-evaluate", "compare", "track-report",
+                    "reevaluate-champion", "register", "track-register")
 
 
 @pytest.fixture(scope="module")
