@@ -115,9 +115,14 @@ def demo(sample: Annotated[Optional[int], typer.Option(help="Use a random subsam
 def retrain(project: ProjectOpt = None, home: HomeOpt = None) -> None:
     """Run the retrain flow (S6) on the calls captured since the last run: measure drift, find new tasks, retrain
     only what changed, and print the run report (docs/retrain.md)."""
+    from llm2slm.common.artifacts import Artifacts
     from llm2slm.retraining.report import markdown
 
     cfg = setup(project, home)
+    assigner = Artifacts(cfg.paths).assigner_index
+    if not assigner.is_file():
+        fail(f"no conversion to retrain: {assigner} does not exist; run `llm2slm convert` (or `llm2slm demo`) "
+             "first", USAGE)
     report = _run_flow(cfg, "retrain")
     typer.echo(markdown(report, cfg.retrain))
 

@@ -17,7 +17,7 @@ CLI_DIR = Path(__file__).resolve().parents[2] / "llm2slm" / "cli"
 def test_help_names_every_command_and_the_exit_codes():
     result = CliRunner().invoke(app, ["--help"], terminal_width=200)
     assert result.exit_code == 0
-    for command in ("ingest", "convert", "demo", "stage", "schema", "ui", "promote", "rollback", "history"):
+    for command in ("ingest", "convert", "retrain", "demo", "stage", "schema", "ui", "promote", "rollback", "history"):
         assert command in result.output
     epilog = " ".join(result.output.split())
     for code, meaning in ((FAILED, "the command ran and failed"), (USAGE, "usage or configuration error"),
@@ -71,6 +71,17 @@ def test_convert_on_an_empty_store_is_a_usage_error_before_anything_starts(tmp_p
     assert result.exit_code == USAGE and "is empty: run `llm2slm ingest" in result.output
     too_small = CliRunner().invoke(app, ["demo", "--sample", "5", "--project", str(tmp_path)])
     assert too_small.exit_code == USAGE and "--sample 5: use at least 20 calls" in too_small.output
+
+
+def test_retrain_before_any_conversion_is_a_usage_error_naming_the_missing_assigner(tmp_path):
+    (tmp_path / "params.yaml").write_text("{}\n")
+    result = CliRunner().invoke(app, ["retrain", "--project", str(tmp_path)], terminal_width=300)
+    assert result.exit_code == USAGE
+    assert f"no conversion to retrain: {tmp_path / '.llm2slm' / 'data' / 'assigner.json'} does not exist" in \
+        " ".join(result.output.split())
+    (tmp_path / "params.yaml").write_text("retrain:\n  shift_p_value: 2\n")
+    bad = CliRunner().invoke(app, ["retrain", "--project", str(tmp_path)])
+    assert bad.exit_code == USAGE and "retrain.shift_p_value" in bad.output
 
 
 def test_an_invalid_gateway_option_names_the_field(tmp_path):

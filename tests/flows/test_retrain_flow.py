@@ -125,7 +125,7 @@ def test_the_new_task_is_found_and_trained(runs, scenario):
 
 
 def test_the_shifted_task_is_retrained_with_the_figure_behind_it(runs):
-    _, before, tasks, report, _, _ = runs
+    _, before, tasks, report, _, cfg = runs
     slots = next(d for d in report.decisions if d.task_id == tasks["slot_extraction"])
     assert slots.action == "retrain"
     assert slots.figures["shift_p_value"] < 0.01
@@ -133,6 +133,12 @@ def test_the_shifted_task_is_retrained_with_the_figure_behind_it(runs):
     outcome = next(o for o in report.outcomes if o.task_id == tasks["slot_extraction"])
     name = outcome.model_name
     assert outcome.version == str(len(before["versions"][name]) + 1)
+    from llm2slm.registry.versions import audit_trail, registry_client
+
+    # the gate compared it with the champion re-evaluated on the same (current) test calls
+    events = [e for e in audit_trail(registry_client(cfg.mlflow_tracking_uri), name) if e["version"] == outcome.version
+              and e["action"] in ("promote", "gate-failed")]
+    assert events and events[-1]["figures"]["champion_basis"] == "re-evaluated"
 
 
 def test_the_unchanged_task_keeps_its_champion_and_versions(runs):
