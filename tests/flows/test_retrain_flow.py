@@ -39,8 +39,22 @@ def scenario():
     return retrain_scenario()
 
 
+_LEAKED = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LLM2SLM_HOME")
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, repo_root, scenario):
+def own_environment():
+    """Earlier in-process flow runs leave their MLflow store in the environment, where it would win over this
+    project's own: the module reads and writes only its project's store."""
+    saved = {key: os.environ.pop(key) for key in _LEAKED if key in os.environ}
+    yield
+    for key in _LEAKED:
+        os.environ.pop(key, None)
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, repo_root, scenario, own_environment):
     folder = tmp_path_factory.mktemp("retrainproj")
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
     shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
@@ -65,7 +79,6 @@ def project(tmp_path_factory, repo_root, scenario):
 
 def _run(flow, project):
     saved = dict(os.environ)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
         state = flow(project_dir=str(project), return_state=True)
     finally:
@@ -74,7 +87,7 @@ def _run(flow, project):
         if ray.is_initialized():
             ray.shutdown()
         os.environ.clear()
-        os.environ.update(saved)
+        os.environ.update(saved)  # the flow set this project's store in the environment: the next run sets its own
     assert state.is_completed(), state.message
     return state.result()
 
@@ -101,6 +114,7 @@ def runs(harness, project, scenario):
 
     converted = _run(convert, project)
     cfg = load_config(project)
+    assert cfg.mlflow_tracking_uri.startswith(f"sqlite:///{project}")  # this project's store, nobody else's
     before = {"versions": _versions(cfg), "catalogue": json.loads(Artifacts(cfg.paths).task_catalogue.read_text())}
     tasks = {kind: _task_of(kind, cfg, scenario.kinds) for kind in ("banking_triage", "slot_extraction")}
     with open_store(cfg) as store:
