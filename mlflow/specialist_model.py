@@ -9,27 +9,45 @@ and returns one answer string per row.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
 
+def _listed(value: Any, column: str, row: int) -> list[Any] | None:
+    """A `messages` or `tools` cell as a list: JSON text is parsed; a missing cell (None, NaN, "") is None."""
+    if hasattr(value, "tolist"):  # a numpy array (pandas may hold lists so), or a numpy scalar such as NaN
+        value = value.tolist()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise MlflowException.invalid_parameter_value(f"row {row}: `{column}` is not valid JSON: {exc}") from None
+    if not isinstance(value, (list, tuple)):
+        raise MlflowException.invalid_parameter_value(
+            f"row {row}: `{column}` must be a list (or its JSON), not {type(value).__name__}")
+    return list(value)
+
+
 def _rows(model_input: Any) -> list[dict[str, Any]]:
+    """The input as rows {"messages": [...], "tools": [...] | None}; a row without messages is a 400 when served
+    (MLflow answers an MlflowException's invalid-parameter error with its message)."""
     if hasattr(model_input, "to_dict"):
         model_input = model_input.to_dict(orient="records")
     if isinstance(model_input, dict):
         model_input = [model_input]
     rows = []
-    for item in model_input:
-        messages, tools = item.get("messages"), item.get("tools")
-        if isinstance(messages, str):
-            messages = json.loads(messages)
-        if isinstance(tools, str):
-            tools = json.loads(tools) if tools else None
-        if not isinstance(messages, list) or not messages:
-            raise ValueError("each row needs `messages`: a non-empty list of chat messages")
-        rows.append({"messages": list(messages), "tools": list(tools) if tools is not None else None})
+    for number, item in enumerate(model_input):
+        messages = _listed(item.get("messages"), "messages", number)
+        if not messages:
+            raise MlflowException.invalid_parameter_value(
+                f"row {number}: each row needs `messages`, a non-empty list of chat messages")
+        rows.append({"messages": messages, "tools": _listed(item.get("tools"), "tools", number)})
     return rows
 
 

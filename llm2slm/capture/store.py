@@ -136,8 +136,10 @@ class CallStore:
             writer.seal()
         envelope = self._envelope(create=True)
         assert envelope is not None
-        existing = self.segment_sizes()
-        seq = max((int(name.split("-")[1]) for name in existing), default=0) + 1
+        # past every segment file and every key in the envelope: a writer whose view of the folder lags (a network
+        # filesystem's attribute cache) still never replaces the key of a segment another writer started
+        taken = set(self.segment_sizes()) | set(envelope.segments)
+        seq = max((int(name.split("-")[1]) for name in taken), default=0) + 1
         name = f"seg-{seq:06d}"
         data_key = new_data_key()
         envelope.segments[name] = self._master.wrap(data_key, name)

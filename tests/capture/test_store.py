@@ -62,3 +62,16 @@ def test_time_window_filters_records(store):
     records = list(store.read(CURATOR))
     window = list(store.read(CURATOR, since=records[2].timestamp, until=records[5].timestamp))
     assert [r.id for r in window] == [r.id for r in records[2:5]]
+
+
+def test_a_writer_with_a_lagging_view_of_the_folder_never_reuses_a_started_segment(tmp_path, monkeypatch):
+    key = MasterKey.generate()
+    first = CallStore(tmp_path / "store", key)
+    first.append([make_record(1, "from the first writer")])
+    late = CallStore(tmp_path / "store", key)
+    # the folder as a network filesystem's stale attribute cache may show it: no segment yet
+    monkeypatch.setattr(late, "segment_sizes", lambda: {})
+    assert late.append([make_record(2, "from the late writer")]).segment == "seg-000002"
+    monkeypatch.undo()
+    reader = CallStore(tmp_path / "store", key)
+    assert [r.id for r in reader.read(CURATOR)] == ["call-000001", "call-000002"]
