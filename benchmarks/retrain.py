@@ -68,6 +68,19 @@ def write_jsonl(records, path: Path) -> Path:
     return path
 
 
+def arriving_after_watermark(records, project: Path):
+    """The records stamped as live traffic arriving just after the watermark, 1 ms apart in their order: the quiet
+    run before moved the watermark to its own start (less `retrain.settle_s`), and the trace's stamps lie before."""
+    from datetime import timedelta
+
+    from llm2slm.common.artifacts import Artifacts
+    from llm2slm.common.config import load_config
+    from llm2slm.retraining.state import NEXT, read_state
+
+    start = read_state(Artifacts(load_config(project).paths).retrain_state).watermark + NEXT
+    return [r.model_copy(update={"timestamp": start + timedelta(milliseconds=i)}) for i, r in enumerate(records)]
+
+
 def whole_trace_after(project: Path) -> None:
     """The rest of the bundled trace into the store, and the watermark moved after its last call (as if earlier
     runs had read it)."""
@@ -109,9 +122,12 @@ def main() -> None:
         timed(["ingest", str(write_jsonl(scenario.first, project / "first.jsonl"))], project)
         convert_s, convert_peak, _ = timed(["convert"], project)
         quiet_s, quiet_peak, _ = timed(["retrain"], project)
-        timed(["ingest", str(write_jsonl(scenario.later["new_task"], project / "new.jsonl"))], project)
+        arriving = arriving_after_watermark(scenario.later["new_task"], project)
+        timed(["ingest", str(write_jsonl(arriving, project / "new.jsonl"))], project)
         new_s, new_peak, _ = timed(["retrain"], project)
         new_report = last_report(project)
+        if not new_report["decisions"]:  # the calls fell before the watermark: the row would time an empty run
+            sys.exit(f"the new-task run saw no calls (window {new_report['window']}): nothing to report")
         whole_trace_after(project)
         whole_s, whole_peak, _ = timed(["retrain"], project)
     finally:
