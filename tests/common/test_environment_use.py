@@ -19,6 +19,8 @@ READERS = {
     "llm2slm/registry/versions.py": "who is acting on the registry ($USER, as getpass does), when not given",
     "llm2slm/common/packaged.py": "the model cache ($LLM2SLM_MODEL_CACHE, $XDG_CACHE_HOME), read at use by every "
                                   "process that loads a packaged base, Ray workers included",
+    "llm2slm/common/platform.py": "`llm2slm platform`'s port variables ($LLM2SLM_PLATFORM_*_PORT) and the caller's "
+                                  "PYTHONPATH, handed on to the worker it starts",
 }
 CHANGES = {"setdefault", "update", "pop", "clear", "putenv", "unsetenv", "apply_quiet_offline_defaults",
            "prepare_environment"}
