@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from llm2slm.cli.processes import wait_for_http
 from llm2slm.common.env import quiet_offline_defaults
 from llm2slm.registry.versions import model_name, register_version
 from llm2slm.serving.routes import load_registered
@@ -77,18 +77,12 @@ def _serve(uri: str, name: str, port: int, log: Path) -> subprocess.Popen:
                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60  # seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited {process.returncode}: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"mlflow models serve did not answer /ping within 60 s: {log.read_text()[-3000:]}")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", timeout_s=60, proc=process)
+    except RuntimeError as exc:
+        process.kill()
+        raise AssertionError(f"mlflow models serve: {exc}: {log.read_text()[-3000:]}") from None
+    return process
 
 
 def test_champion_served_by_mlflow_answers_as_the_router_does(tmp_path):
