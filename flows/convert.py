@@ -4,7 +4,8 @@ It only wires the tasks, in the order of the conversion (S1 export: a manifest o
 curate: the calls read from the encrypted store and scrubbed; S3 cluster and split; each versioned by DVC and
 tracked in MLflow; then per task S4 select, S5 fine-tune and evaluate each candidate, compare, re-evaluate the
 champion on the chosen candidate's test calls, register). Each task is its own subflow, so one task's failure
-leaves the others standing. The flow prepares its own environment, so a run started by a Prefect worker behaves
+leaves the others standing. A data stage whose inputs, configuration and code are those of its last run is not
+run again: its cached result is reused (`tasks.stage`), so a run killed part-way and started again resumes. The flow prepares its own environment, so a run started by a Prefect worker behaves
 like one started by the CLI.
 """
 
@@ -26,6 +27,7 @@ from tasks.finetune import finetune
 from tasks.register import register
 from tasks.select import select
 from tasks.split import split
+from tasks.stage import run_stage
 from tasks.track import (finish_conversion, start_conversion, task_tags, track_cluster, track_curate,
                          track_evaluation, track_finetune, track_registration, track_report, track_selection,
                          with_datasets)
@@ -62,13 +64,13 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
 
     manifest = export(cfg)                                                        # S1 the window's manifest
     version_stage(cfg, "export")
-    audit = curate(cfg)                                                           # S2 curate
+    audit, curate_reused = run_stage(curate, cfg, "curate")                       # S2 curate
     version_stage(cfg, "curate")
-    track_curate(ctx, cfg, audit)
-    found = cluster(cfg)                                                          # S3 discover tasks
+    track_curate(ctx, cfg, audit, curate_reused)
+    found, cluster_reused = run_stage(cluster, cfg, "cluster")                    # S3 discover tasks
     version_stage(cfg, "cluster")
-    track_cluster(ctx, cfg, found)
-    split(cfg)
+    track_cluster(ctx, cfg, found, cluster_reused)
+    _, split_reused = run_stage(split, cfg, "split")
     version_stage(cfg, "split")
     hashes = push_datasets(cfg)
     ctx = with_datasets(ctx, hashes)
@@ -81,4 +83,5 @@ def convert(project_dir: str | None = None, home: str | None = None) -> Conversi
             generators_left -= 1
     return finish_conversion(ctx, ConversionSummary(
         n_calls=manifest.n_calls, n_curated=audit.n_out, n_tasks=found.n_tasks, n_outliers=found.n_outliers,
-        data_hashes=hashes, parent_run_id=ctx.parent_run_id or "", outcomes=outcomes))
+        data_hashes=hashes, parent_run_id=ctx.parent_run_id or "", outcomes=outcomes,
+        reused=[s for s, r in (("curate", curate_reused), ("cluster", cluster_reused), ("split", split_reused)) if r]))

@@ -25,6 +25,7 @@ from tasks.cluster import read_tasks
 from tasks.drift import decide, measure_drift
 from tasks.merge import add_window
 from tasks.split import split
+from tasks.stage import run_stage
 from tasks.track import with_datasets
 from tasks.track_retrain import finish_retrain, start_retrain
 from tasks.version import init_versioning, push_datasets, version_stage
@@ -48,7 +49,7 @@ def retrain(project_dir: str | None = None, home: str | None = None) -> RetrainR
     drift = measure_drift(cfg)                                                    #    drift per task
     found = add_window(cfg)                                                       #    new tasks; join the datasets
     decisions = decide(cfg, drift, found)                                         #    retrain / train new / leave
-    split(cfg)
+    run_stage(split, cfg, "split")                                               #    the datasets anew
     for stage in ("curate", "cluster", "split"):
         version_stage(cfg, stage)
     ctx = with_datasets(ctx, push_datasets(cfg))

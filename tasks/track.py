@@ -61,14 +61,20 @@ def start_conversion(cfg: Config) -> RunContext:
 
 
 @task(name="track-curate", **RETRY)
-def track_curate(ctx: RunContext, cfg: Config, audit: CurateAudit) -> str:
+def track_curate(ctx: RunContext, cfg: Config, audit: CurateAudit, reused: bool = False) -> str:
     return _log_run(ctx, "curate", audit.model_dump(), {**cfg.curate.model_dump(), "ner_model": audit.ner_model},
-                    Artifacts(cfg.paths).logged("curate"))
+                    Artifacts(cfg.paths).logged("curate"), tags=_reuse_tag(reused))
 
 
 @task(name="track-cluster", **RETRY)
-def track_cluster(ctx: RunContext, cfg: Config, found: DiscoveryResult) -> str:
-    return _log_run(ctx, "cluster", found.model_dump(), cfg.cluster.model_dump(), Artifacts(cfg.paths).logged("cluster"))
+def track_cluster(ctx: RunContext, cfg: Config, found: DiscoveryResult, reused: bool = False) -> str:
+    return _log_run(ctx, "cluster", found.model_dump(), cfg.cluster.model_dump(), Artifacts(cfg.paths).logged("cluster"),
+                    tags=_reuse_tag(reused))
+
+
+def _reuse_tag(reused: bool) -> dict[str, str]:
+    """`llm2slm.reused`: "true" on a stage's run when its result came from an earlier run's cache."""
+    return {"llm2slm.reused": str(reused).lower()}
 
 
 def with_datasets(ctx: RunContext, hashes: dict[str, str]) -> RunContext:
@@ -155,6 +161,7 @@ def finish_conversion(ctx: RunContext, summary: ConversionSummary) -> Conversion
 
     client = MlflowClient(ctx.tracking_uri)
     client.log_dict(ctx.parent_run_id, summary.model_dump(mode="json"), "summary.json")
+    client.set_tag(ctx.parent_run_id, "llm2slm.reused_stages", ",".join(summary.reused) or "none")
     for key, value in summary.metrics().items():
         client.log_metric(ctx.parent_run_id, key, value)
     client.set_terminated(ctx.parent_run_id, "FINISHED")

@@ -55,6 +55,8 @@ def print_summary(summary: "ConversionSummary", cfg: Config, answer_key: dict[st
     typer.echo("")
     typer.echo(f"calls: {summary.n_calls} captured, {summary.n_curated} after curation; "
                f"{summary.n_tasks} tasks discovered, {summary.n_outliers} calls left to the LLM as outliers")
+    if summary.reused:
+        typer.echo(f"reused from an earlier run (same inputs, configuration and code): {', '.join(summary.reused)}")
     if answer_key:
         from llm2slm.discovery.score import adjusted_rand
 

@@ -41,6 +41,7 @@ class ConversionSummary(BaseModel):
     data_hashes: dict[str, str]
     parent_run_id: str
     outcomes: list[TaskOutcome]
+    reused: list[str] = []  # data stages whose result an earlier run computed with the same inputs (resume)
 
     def metrics(self) -> dict[str, float]:
         trained = [o for o in self.outcomes if o.agreement is not None]

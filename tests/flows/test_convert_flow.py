@@ -3,16 +3,23 @@
 Real Prefect (a test harness server), real MLflow store and registry, real DVC in a temporary git repository,
 real Ray workers and MiniLM specialists. The flow prepares its own environment (what a deployed run gets from a
 Prefect worker), and the test checks every task run the flow makes, the artefacts the catalogue names, and the
-registered versions.
+registered versions. A second copy of the project is converted by the CLI, SIGKILLed after its cluster stage and
+run again: the rerun reuses curate and cluster (Cached task runs, its log, MLflow tags) and ends with the datasets
+of the uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +27,7 @@ import yaml
 from llm2slm.capture import open_store
 from llm2slm.common.artifacts import ARTIFACTS, Artifacts
 from llm2slm.common.config import load_config
+from llm2slm.lineage.resume import outputs_digest, stamp_path
 from tests.discovery.synthetic import trace
 
 # every task the conversion runs: a task taken out of the flow (or one added) fails the test
@@ -39,9 +47,8 @@ def harness():
         yield
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, repo_root):
-    folder = tmp_path_factory.mktemp("flowproj")
+def make_project(folder, repo_root):
+    """A git project with this repository's dvc.yaml, a params.yaml cut to train fast, and the tiny trace stored."""
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
     shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
     shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
@@ -54,6 +61,11 @@ def project(tmp_path_factory, repo_root):
     with open_store(load_config(folder)) as store:
         store.append(records)
     return folder
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, repo_root):
+    return make_project(tmp_path_factory.mktemp("flowproj"), repo_root)
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +156,89 @@ def test_the_registered_versions_carry_their_task_and_dataset(run, project, monk
         assert "Example calls:\n- " in described
         assert len(version.tags["dvc.tasks_md5"]) >= 32
         assert str(client.get_model_version_by_alias(outcome.model_name, "challenger").version) == outcome.version
+
+
+@pytest.fixture(scope="module")
+def resumed(harness, run, tmp_path_factory, repo_root):
+    """`llm2slm convert` on a second copy of the project, SIGKILLed once its cluster stage has finished (as soon as
+    the split after it has: the cluster stage's DVC commit is then complete), then run
+    again to the end: (the digests of the killed run's curate and cluster outputs, the rerun's output)."""
+    from prefect.settings import PREFECT_API_URL
+
+    folder = make_project(tmp_path_factory.mktemp("resumeproj"), repo_root)
+    cfg = load_config(folder)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
+                                                          "XDG_CACHE_HOME", "RAY_TMPDIR", "LLM2SLM_HOME")}
+    env["PREFECT_API_URL"] = PREFECT_API_URL.value()  # the harness's server, so the test reads the task runs
+    cmd = [str(Path(sys.executable).with_name("llm2slm")), "convert", "--project", str(folder)]
+    with (folder / "killed.log").open("w") as log:
+        killed = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not stamp_path(cfg, "split").exists() and killed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(30)
+    assert killed.returncode == -signal.SIGKILL, (folder / "killed.log").read_text()[-3000:]
+    before = {stage: outputs_digest(cfg, stage) for stage in ("curate", "cluster")}
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    (folder / "rerun.log").write_text(rerun.stdout + rerun.stderr)
+    return folder, before, rerun.stdout + rerun.stderr
+
+
+def _without_agents(cfg) -> list[dict]:
+    from llm2slm.common.snapshot import read_snapshot
+
+    return [r.model_dump(mode="json", exclude={"source"}) for r in read_snapshot(Artifacts(cfg.paths).curated)]
+
+
+def _flow_runs_of(name: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
+                                     sort=FlowRunSort.START_TIME_ASC)
+
+
+def test_a_run_killed_after_clustering_resumes_without_curating_or_clustering_again(resumed, run):
+    folder, before, output = resumed
+    cfg = load_config(folder)
+    assert before["curate"] is not None and before["cluster"] is not None
+    assert {stage: outputs_digest(cfg, stage) for stage in before} == before  # not rewritten by the rerun
+    for stage in ("curate", "cluster"):
+        assert f"{stage}: reused the result of an earlier run" in output
+    convert_runs = [r for r in _flow_runs_of("convert") if r.id != run[0].state_details.flow_run_id]
+    killed, rerun = convert_runs[-2:]
+    assert killed.state.is_running() and rerun.state.is_completed()  # the killed run never reported again
+    states = {r.name.rsplit("-", 1)[0]: r.state.name for r in _task_runs(rerun.id)
+              if r.name.rsplit("-", 1)[0] in ("export", "curate", "cluster")}
+    assert states == {"export": "Completed", "curate": "Cached", "cluster": "Cached"}
+
+
+def test_the_resumed_run_is_tracked_as_reusing_and_ends_with_the_uninterrupted_runs_datasets(resumed, run,
+                                                                                               project):
+    from mlflow import MlflowClient
+
+    folder, _, output = resumed
+    cfg = load_config(folder)
+    summary = json.loads(Artifacts(cfg.paths).last_summary.read_text())
+    reference = run[0].result()
+    assert summary["reused"][:2] == ["curate", "cluster"]
+    assert f"reused from an earlier run (same inputs, configuration and code): {', '.join(summary['reused'])}" \
+        in output
+    # the agent pseudonyms in the curated snapshot are keyed by each home's own key: compared without them
+    assert {k: v for k, v in summary["data_hashes"].items() if k != "curated"} == \
+        {k: v for k, v in reference.data_hashes.items() if k != "curated"} and len(reference.data_hashes) == 3
+    assert _without_agents(cfg) == _without_agents(load_config(project))
+    for stage in ("cluster", "split"):
+        assert outputs_digest(cfg, stage) == outputs_digest(load_config(project), stage)
+    trained = sorted(o["task_id"] for o in summary["outcomes"] if o["version"])
+    assert trained == sorted(o.task_id for o in reference.outcomes if o.version)
+    client = MlflowClient(cfg.mlflow_tracking_uri)
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.data.tags["llm2slm.reused_stages"] == ",".join(summary["reused"])
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert {c.data.tags["llm2slm.stage"]: c.data.tags["llm2slm.reused"] for c in children
+            if c.data.tags["llm2slm.stage"] in ("curate", "cluster")} == {"curate": "true", "cluster": "true"}
