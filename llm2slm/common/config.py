@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from llm2slm.common.errors import describe_validation_error
+from llm2slm.common.finetune_config import FinetuneConfig
 from llm2slm.common.retrain_config import RetrainConfig
 
 
@@ -150,24 +151,6 @@ class SelectConfig(_Section):
                                       "LLM unless a zero-shot screen reaches generalist_screen)")
     generalist_screen: float = Field(0.9, ge=0, le=1, description="the zero-shot screen a generator needs to take a "
                                      "task whose tools change from call to call")
-
-
-class FinetuneConfig(_Section):
-    num_workers: int = Field(2, ge=1)
-    use_gpu: bool = False
-    max_train_calls: int = Field(6000, ge=1)
-    epochs: int | None = Field(None, ge=1, description="overrides the recipe's epochs for every task")
-    seed: int = 13
-    checkpoint_every_steps: int = Field(100, ge=0, description="optimizer steps between resumable checkpoints")
-    max_failures: int = Field(1, ge=-1, description="worker-group restarts from the last checkpoint; -1: no limit")
-    generator_max_train_calls: int = Field(160, ge=1, description="a generator's train calls per task at most")
-    generator_max_train_tokens: int | None = Field(
-        20_000, ge=1, description="a generator's tokens through forward and backward per task, all epochs (null: no cap)")
-    generator_epochs: int = Field(2, ge=1, description="epochs of a pretrained generator's fine-tuning")
-    generator_max_tasks: int | None = Field(
-        1, ge=0, description="generators trained per conversion, in task order (null: every task that needs one)")
-    generator_max_length: int = Field(
-        512, ge=64, le=131072, description="a pretrained generator's tokens per example (prompt + answer) at most")
 
 
 class TokenPrice(_Section):

@@ -26,6 +26,7 @@ class TrainProgress(BaseModel):
     step: int = Field(0, ge=0, description="optimizer steps done")
     history: list[dict[str, float]] = []  # metrics of the finished epochs
     attempt_start_steps: list[int] = []  # the step each attempt of the run started from (0 for the first)
+    attempt_nodes: list[list[str]] = []  # per attempt, the Ray node id of each worker by rank
 
 
 def save_train_state(folder: Path | str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -38,14 +39,16 @@ def save_train_state(folder: Path | str, model: torch.nn.Module, optimizer: torc
 
 
 def restore_train_state(checkpoint: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                        scheduler: Any) -> TrainProgress:
-    """Load the latest checkpoint into model, optimizer and schedule; a fresh progress when there is none."""
+                        scheduler: Any, nodes: list[str] | None = None) -> TrainProgress:
+    """Load the latest checkpoint into model, optimizer and schedule; a fresh progress when there is none.
+    `nodes`: this attempt's worker nodes by rank, recorded with the step it starts from."""
+    fresh = TrainProgress(attempt_start_steps=[0], attempt_nodes=[nodes] if nodes else [])
     if checkpoint is None:
-        return TrainProgress(attempt_start_steps=[0])
+        return fresh
     with checkpoint.as_directory() as folder:
         if not (Path(folder) / STATE_FILE).is_file():  # the final specialist: nothing to resume from
             log.warning("checkpoint %s holds no training state; starting from step 0", folder)
-            return TrainProgress(attempt_start_steps=[0])
+            return fresh
         state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
         progress = TrainProgress.model_validate_json((Path(folder) / PROGRESS_FILE).read_text())
     unexpected = model.load_state_dict(state["model"], strict=False).unexpected_keys
@@ -54,5 +57,6 @@ def restore_train_state(checkpoint: Any, model: torch.nn.Module, optimizer: torc
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     progress.attempt_start_steps.append(progress.step)
+    progress.attempt_nodes += [nodes] if nodes else []
     log.info("resumed from step %d (attempt %d)", progress.step, len(progress.attempt_start_steps))
     return progress

@@ -32,7 +32,7 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
                        mlflow_run: dict[str, str] | None = None, ray_temp_dir: Path | None = None) -> FinetuneResult:
     """Fine-tune `candidate` on the task in `task_dir`; with `mlflow_run` ({tracking_uri, run_id}) rank 0 logs
     loss, learning rate and tokens/s per step to that run; `ray_temp_dir`: where a Ray started here keeps its
-    files (the run's home)."""
+    files (the run's home). Checkpoints go to `cfg.storage` when set, else to `storage_path` (the home's runs)."""
     from llm2slm.training.catalogue import TINY_PREFIX, load_catalogue
     from llm2slm.training.recipe import capped_length, recipe_for, task_stats_from_dir
     from llm2slm.training.train import fine_tune
@@ -50,7 +50,8 @@ def finetune_candidate(task_id: str, candidate: str, task_dir: Path, out_dir: Pa
         recipe = capped_length(recipe, cfg.generator_max_length)
     max_calls = min(cfg.max_train_calls, cfg.generator_max_train_calls) if generator else cfg.max_train_calls
     result = fine_tune(recipe, task_dir, out_dir, num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                       storage_path=storage_path, ray_address=ray_address, max_train_calls=max_calls,
+                       placement_strategy=cfg.placement_strategy, storage_path=cfg.storage or storage_path,
+                       ray_address=ray_address, max_train_calls=max_calls,
                        max_failures=cfg.max_failures, mlflow_run=mlflow_run, ray_temp_dir=ray_temp_dir,
                        max_train_tokens=cfg.generator_max_train_tokens if generator else None)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}

@@ -7,8 +7,9 @@ to the run's storage; when a worker dies, Ray Train restarts the worker group (u
 the training function resumes from the latest checkpoint. At the end rank 0 saves the specialist and reports it
 as the run's last checkpoint; `fine_tune` copies it to `out_dir`. Rank 0 also sends per-step loss, learning rate
 and tokens/s to MLflow when given a run. This works the same on a laptop (Ray started in process) and on a Ray
-cluster reached through `ray_address` (the configuration's, from RAY_ADDRESS), provided `storage_path` is storage
-every node can reach.
+cluster reached through `ray_address` (the configuration's, from RAY_ADDRESS): the workers spread over its nodes
+(`placement_strategy`), train on GPUs when it has them (`use_gpu="auto"`), and checkpoint to storage every node
+reaches (checked before the run: `llm2slm.training.cluster`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel
 
+from llm2slm.common.finetune_config import PlacementStrategy
 from llm2slm.training.checkpoint import TrainProgress, restore_train_state, save_train_state
 from llm2slm.training.answer_format import tool_calls
 from llm2slm.training.budget import BudgetReport, apply_token_budget, mixed_order
+from llm2slm.training.cluster import (check_storage_on_every_node, cluster_gpus, is_uri, resolve_use_gpu,
+                                      storage_location, worker_nodes)
 from llm2slm.training.data import example_tokens, make_collator, read_rows, sample_rows
 from llm2slm.training.models import SPECIALIST_FILE, build_model, resolve_base, save_specialist
 from llm2slm.training.prompts import training_texts
@@ -65,6 +69,8 @@ class TrainResult(BaseModel):
     run_name: str
     steps: int  # optimizer steps of the whole run
     attempt_start_steps: list[int]  # the step each attempt started from: [0] unless a worker failure was resumed
+    attempt_nodes: list[list[str]] = []  # per attempt, the Ray node id each worker (by rank) ran on
+    use_gpu: bool = False  # whether the workers trained on GPUs (use_gpu "auto" resolved against the cluster)
     rows_skipped: int = 0  # span tagger: training rows whose JSON values could not be found in the request
     budget: BudgetReport | None = None  # generator: what the token budget kept of the train calls
 
@@ -106,7 +112,7 @@ def _save_and_report(model: Any, tokenizer: Any, recipe: Recipe, progress: Train
         return
     with tempfile.TemporaryDirectory(prefix="llm2slm-specialist-") as folder:
         extra = {**extra_meta, "final_metrics": progress.history[-1], "steps": progress.step,
-                 "attempt_start_steps": progress.attempt_start_steps}
+                 "attempt_start_steps": progress.attempt_start_steps, "attempt_nodes": progress.attempt_nodes}
         save_specialist(model, tokenizer, recipe, folder, extra=extra)
         Path(folder, METRICS_FILE).write_text(json.dumps(progress.history, indent=2))
         ray.train.report(progress.history[-1], checkpoint=ray.train.Checkpoint.from_directory(folder),
@@ -140,7 +146,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     trainable = [p for p in plain.parameters() if p.requires_grad]
 
     # Resume from the run's latest checkpoint after a worker failure (step 0 on the first attempt).
-    progress = restore_train_state(ray.train.get_checkpoint(), plain, optimizer, scheduler)
+    progress = restore_train_state(ray.train.get_checkpoint(), plain, optimizer, scheduler, worker_nodes(world))
     step_hook: StepHook = config.get("step_hook") or _no_step_hook
     steps_log = StepLogger.open(config.get("mlflow"), rank, world, config.get("progress"),
                                 recipe.epochs * steps_per_epoch, recipe.batch_size)
@@ -255,61 +261,83 @@ def _training_rows(recipe: Recipe, task_dir: Path, max_calls: int | None, max_to
     return train_rows, val_rows, extra_meta, tokenizer_json, budget
 
 
-def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int, use_gpu: bool,
-              storage_path: Path, ray_address: str | None = None, max_train_calls: int | None = None,
-              max_failures: int = 1, mlflow_run: dict[str, str] | None = None, run_name: str | None = None,
-              ray_temp_dir: Path | None = None, step_hook: StepHook | None = None,
-              threads_per_worker: int | None = None, max_train_tokens: int | None = None) -> TrainResult:
-    """Train `recipe` on the task's train split with Ray Train and copy the specialist to `out_dir`.
+def _start_ray(ray_address: str | None, storage: str, temp_dir: Path, use_gpu: bool | Literal["auto"],
+               num_workers: int) -> bool:
+    """Join or start Ray; on a cluster, check that every node sees the storage. Returns whether to use GPUs."""
+    _ensure_ray(ray_address, temp_dir)
+    if ray_address:
+        check_storage_on_every_node(storage)
+    gpus, why = resolve_use_gpu(use_gpu, cluster_gpus(), num_workers)
+    log.info("training on %s: %s", "GPUs" if gpus else "CPU", why)
+    return gpus
 
-    max_failures: worker-group restarts from the latest checkpoint before the run fails. mlflow_run:
-    {tracking_uri, run_id} of an existing run that rank 0 logs per-step metrics to. run_name: the run's folder
-    in `storage_path` (re-using the name of an unfinished run resumes it; default: a new unique name).
-    ray_address: a Ray cluster to join (`Config.ray_address`); None starts Ray in this process, its files in
-    `ray_temp_dir` (`Config.paths.ray_dir`; default `<storage_path>/ray`). step_hook: called in every worker
-    after each optimizer step with (rank, progress); the pipeline passes none, the tests kill a worker with one
-    (`llm2slm.testing.faults`). threads_per_worker: torch threads in each worker (default: this machine's cores /
-    num_workers)."""
+
+def _trainer(config: dict[str, Any], num_workers: int, use_gpu: bool, placement_strategy: str, storage: str,
+             run_name: str, max_failures: int) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    started = time.perf_counter()
-    train_rows, val_rows, extra_meta, tokenizer_json, budget = _training_rows(recipe, Path(task_dir),
-                                                                              max_train_calls, max_train_tokens)
-    storage_path = Path(storage_path).resolve()
-    storage_path.mkdir(parents=True, exist_ok=True)
-    _ensure_ray(ray_address, Path(ray_temp_dir) if ray_temp_dir else storage_path / "ray")
-    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // num_workers)  # torch threads per worker
-    run_name = run_name or f"{Path(task_dir).name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    relay = ProgressRelay(f"finetune {Path(task_dir).name} {Path(out_dir).name}")  # rank 0's progress lines
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"recipe": recipe.model_dump(mode="json"), "train_rows": train_rows,
-                           "val_rows": val_rows, "tokenizer_json": tokenizer_json,
-                           "threads_per_worker": threads, "use_gpu": use_gpu, "extra_meta": extra_meta,
-                           "mlflow": mlflow_run, "step_hook": step_hook, "progress": relay.handle},
-        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+    return TorchTrainer(
+        train_loop_per_worker, train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu, placement_strategy=placement_strategy,
                                      resources_per_worker=None if use_gpu else {"CPU": 1}),
-        run_config=RunConfig(name=run_name, storage_path=str(storage_path),
+        run_config=RunConfig(name=run_name, storage_path=storage,
                              failure_config=FailureConfig(max_failures=max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT)),
-    )
-    with relay:
-        result = trainer.fit()
-    out_dir = Path(out_dir)
+                             checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT)))
+
+
+def _copy_specialist(checkpoint: Any, out_dir: Path, run_name: str) -> tuple[list[dict[str, float]], dict[str, Any]]:
+    """Copy the run's final checkpoint (the specialist) to `out_dir`; returns (per-epoch history, specialist.json)."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    with result.checkpoint.as_directory() as folder:
+    with checkpoint.as_directory() as folder:
         shutil.copytree(folder, out_dir)
     if not (out_dir / SPECIALIST_FILE).is_file():
         raise RuntimeError(f"the training run {run_name} saved no specialist")
-    history = json.loads((out_dir / METRICS_FILE).read_text())
-    meta = json.loads((out_dir / SPECIALIST_FILE).read_text())
+    return json.loads((out_dir / METRICS_FILE).read_text()), json.loads((out_dir / SPECIALIST_FILE).read_text())
+
+
+def fine_tune(recipe: Recipe, task_dir: Path, out_dir: Path, *, num_workers: int,
+              use_gpu: bool | Literal["auto"] = "auto", storage_path: Path | str, ray_address: str | None = None,
+              max_train_calls: int | None = None, max_failures: int = 1, mlflow_run: dict[str, str] | None = None,
+              run_name: str | None = None, ray_temp_dir: Path | None = None, step_hook: StepHook | None = None,
+              threads_per_worker: int | None = None, max_train_tokens: int | None = None,
+              placement_strategy: PlacementStrategy = "SPREAD") -> TrainResult:
+    """Train `recipe` on the task's train split with Ray Train and copy the specialist to `out_dir`.
+
+    use_gpu: True/False, or "auto": GPUs when the Ray cluster has one per worker. storage_path: Ray Train's
+    storage (a path, every node's on a cluster, or a URI such as s3://bucket/prefix). placement_strategy: how
+    Ray places the workers over the nodes. max_failures: worker-group restarts from the latest checkpoint before
+    the run fails. mlflow_run: {tracking_uri, run_id} of an existing run that rank 0 logs per-step metrics to.
+    run_name: the run's folder in the storage (re-using the name of an unfinished run resumes it; default: a new
+    unique name). ray_address: a Ray cluster to join (`Config.ray_address`); None starts Ray in this process, its
+    files in `ray_temp_dir` (`Config.paths.ray_dir`; default `<storage_path>/ray`, or a temporary folder for a
+    URI). step_hook: called in every worker after each optimizer step with (rank, progress); the pipeline passes
+    none, the tests kill a worker with one (`llm2slm.testing.faults`). threads_per_worker: torch threads in each
+    worker (default: this machine's cores / num_workers)."""
+    started = time.perf_counter()
+    train_rows, val_rows, extra_meta, tokenizer_json, budget = _training_rows(recipe, Path(task_dir),
+                                                                              max_train_calls, max_train_tokens)
+    storage = storage_location(storage_path)
+    default_temp = Path(tempfile.gettempdir()) if is_uri(storage) else Path(storage) / "ray"
+    gpus = _start_ray(ray_address, storage, Path(ray_temp_dir) if ray_temp_dir else default_temp, use_gpu,
+                      num_workers)
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // num_workers)  # torch threads per worker
+    run_name = run_name or f"{Path(task_dir).name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    log.info("run %s: checkpoints in %s/%s", run_name, storage, run_name)
+    relay = ProgressRelay(f"finetune {Path(task_dir).name} {Path(out_dir).name}")  # rank 0's progress lines
+    config = {"recipe": recipe.model_dump(mode="json"), "train_rows": train_rows, "val_rows": val_rows,
+              "tokenizer_json": tokenizer_json, "threads_per_worker": threads, "use_gpu": gpus,
+              "extra_meta": extra_meta, "mlflow": mlflow_run, "step_hook": step_hook, "progress": relay.handle}
+    trainer = _trainer(config, num_workers, gpus, placement_strategy, storage, run_name, max_failures)
+    with relay:
+        result = trainer.fit()
+    history, meta = _copy_specialist(result.checkpoint, Path(out_dir), run_name)
     last = history[-1]
-    return TrainResult(model_dir=out_dir, metrics={**last, "wall_s": time.perf_counter() - started},
+    return TrainResult(model_dir=Path(out_dir), metrics={**last, "wall_s": time.perf_counter() - started},
                        history=history, wall_seconds=time.perf_counter() - started,
                        train_seconds=sum(h["epoch_seconds"] for h in history),
                        examples_per_s=last["examples_per_s"], tokens_per_s=last["tokens_per_s"],
                        n_train=len(train_rows), n_val=len(val_rows), run_name=run_name, steps=meta["steps"],
-                       attempt_start_steps=meta["attempt_start_steps"], rows_skipped=extra_meta.get("rows_skipped", 0),
-                       budget=budget)
+                       attempt_start_steps=meta["attempt_start_steps"], attempt_nodes=meta.get("attempt_nodes", []),
+                       use_gpu=gpus, rows_skipped=extra_meta.get("rows_skipped", 0), budget=budget)

@@ -21,6 +21,7 @@ READERS = {
                                   "process that loads a packaged base, Ray workers included",
     "llm2slm/common/platform.py": "`llm2slm platform`'s port variables ($LLM2SLM_PLATFORM_*_PORT) and the caller's "
                                   "PYTHONPATH, handed on to the worker it starts",
+    "llm2slm/testing/ray_cluster.py": "the test's environment and PYTHONPATH, handed on to the Ray nodes it starts",
 }
 CHANGES = {"setdefault", "update", "pop", "clear", "putenv", "unsetenv", "apply_quiet_offline_defaults",
            "prepare_environment"}
