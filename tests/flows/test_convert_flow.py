@@ -9,18 +9,15 @@ registered versions.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 from collections import Counter
 
 import pytest
 import yaml
 
-from llm2slm.capture import open_store
 from llm2slm.common.artifacts import ARTIFACTS, Artifacts
 from llm2slm.common.config import load_config
-from tests.discovery.synthetic import trace
+from tests.projects import small_project
 
 # every task the conversion runs: a task taken out of the flow (or one added) fails the test
 DATA_TASKS = {"dvc-init": 1, "start-conversion": 1, "export": 1, "curate": 1, "track-curate": 1, "cluster": 1,
@@ -41,19 +38,7 @@ def harness():
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, repo_root):
-    folder = tmp_path_factory.mktemp("flowproj")
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
-    shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["finetune"].update({"num_workers": 1, "epochs": 1, "max_train_calls": 120, "checkpoint_every_steps": 0})
-    params["evaluate"].update({"max_test_calls": 20, "latency_calls": 3})
-    params["select"].update({"screen_calls": 10})
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    records, _ = trace({"triage": 150, "extract": 110, "tools": 80}, seed=1)
-    with open_store(load_config(folder)) as store:
-        store.append(records)
-    return folder
+    return small_project(tmp_path_factory.mktemp("flowproj"), repo_root)
 
 
 @pytest.fixture(scope="module")
