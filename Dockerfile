@@ -51,6 +51,7 @@ RUN groupadd --system --gid 10001 llm2slm \
  && mkdir -p /var/lib/llm2slm \
  && chown llm2slm:llm2slm /var/lib/llm2slm
 ENV LLM2SLM_PROJECT=/opt/llm2slm \
+    LLM2SLM_CODE_DIR=/opt/llm2slm \
     LLM2SLM_HOME=/var/lib/llm2slm \
     HOME=/var/lib/llm2slm
 VOLUME ["/var/lib/llm2slm"]

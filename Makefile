@@ -33,7 +33,7 @@ test-fast: env
 ui: env  ## MLflow UI on 127.0.0.1:5000 and Prefect UI on 127.0.0.1:4200
 	$(BIN)/llm2slm ui
 
-platform: env  ## Prefect server + worker, MLflow server and gateway on 127.0.0.1, deployments registered (docs/deploy-one-machine.md)
+platform: env  ## Prefect server + worker, MLflow server and gateway on 127.0.0.1, deployments registered (docs/deploy.md)
 	$(BIN)/llm2slm platform start
 
 platform-stop: env  ## stop exactly the processes `make platform` recorded

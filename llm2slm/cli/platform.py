@@ -1,11 +1,12 @@
-"""`llm2slm platform start|stop|status`: the one-machine platform (`make platform`, docs/deploy-one-machine.md).
+"""`llm2slm platform start|stop|status`: the one-machine platform (`make platform`, docs/deploy.md).
 
 `start` runs, on 127.0.0.1 and under `<home>/platform/` (`llm2slm.common.platform`): a Prefect server, the
 `llm2slm` process work pool and a worker on it, an MLflow tracking server (SQLite backend, served artifacts) and
 the capture gateway; it waits until each answers, records their process ids and URLs in `platform.json`, and
 registers the deployments of infra/prefect.yaml. The processes outlive the command: each runs under the
 supervisor of `llm2slm.cli.processes` (which stops its command's whole process tree) in its own process group.
-`stop` signals exactly the recorded groups: SIGTERM, then SIGKILL after the grace period.
+`stop` signals exactly the recorded groups: SIGTERM, then SIGKILL after the grace period; it returns once no
+process of them (nor one that ran below a recorded process and left its group) runs, and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Annotated, Optional
 import typer
 
 from llm2slm.cli.common import FAILED, USAGE, HomeOpt, ProjectOpt, fail, setup
-from llm2slm.cli.processes import GRACE_S, POLL_S, wait_for_http
+from llm2slm.cli.processes import GRACE_S, POLL_S, descendants, identity, still_running, wait_for_http
 from llm2slm.common.config import Config
 from llm2slm.common.platform import (POOL, Layout, Ports, Record, Running, Service, code_folder, deploy_command,
                                      pool_command, read_record, resolve_ports, services, write_record)
@@ -33,6 +34,7 @@ from llm2slm.common.platform import (POOL, Layout, Ports, Record, Running, Servi
 READY_TIMEOUT_S = 180.0  # seconds each server has to answer (5-20 s on 2 idle cores; more under load)
 COMMAND_TIMEOUT_S = 300.0  # seconds for `prefect work-pool create` and `prefect deploy`
 STOP_TIMEOUT_S = GRACE_S + 10  # the supervisors' own grace, then a margin
+GONE_TIMEOUT_S = 10.0  # seconds for SIGKILLed processes to be gone (the kernel frees them)
 
 platform_app = typer.Typer(help="The one-machine platform: Prefect server and worker, MLflow server, gateway.",
                            no_args_is_help=True)
@@ -202,17 +204,44 @@ def _deployments(ports: Ports) -> list[str]:
 
 
 def _stop_recorded(layout: Layout, record: Record) -> None:
-    """SIGTERM every recorded process group, wait for the leaders, SIGKILL what is left; remove the record."""
+    """SIGTERM every recorded process group, wait for the leaders, SIGKILL what is left, then wait until no process
+    of the groups runs, nor any process found below a leader before the signals (a flow run's own session); remove
+    the record. Exit 1, keeping the record, when some process outlives that wait."""
+    groups = {p.pid for p in record.processes}
+    below = {key for p in record.processes for key in map(identity, [p.pid, *descendants(p.pid)]) if key}
     for proc in record.processes:
         _signal_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while any(alive(p.pid) for p in record.processes) and time.monotonic() < deadline:
         time.sleep(POLL_S)
+    late = {p.pid for p in record.processes if alive(p.pid)}
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)  # also members left behind by a leader that was killed
+    for pid, _ in still_running(set(), below):
+        _kill(pid)  # descendants that left the group and outlived their supervisor
+    left = _wait_gone(groups, below, GONE_TIMEOUT_S)
     for proc in record.processes:
-        late = alive(proc.pid)
-        _signal_group(proc.pid, signal.SIGKILL)  # also members left behind by a leader that was killed
-        typer.echo(f"{'killed after the grace period' if late else 'stopped'}: {proc.name} (pid {proc.pid})")
+        typer.echo(f"{'killed after the grace period' if proc.pid in late else 'stopped'}: {proc.name} "
+                   f"(pid {proc.pid})")
+    if left:
+        fail(f"{len(left)} process(es) still run after SIGKILL: pids {sorted(pid for pid, _ in left)}; "
+             f"{layout.record} is kept", FAILED)
     layout.record.unlink(missing_ok=True)
+
+
+def _wait_gone(groups: set[int], known: set[tuple[int, str]], timeout_s: float) -> set[tuple[int, str]]:
+    """Wait up to `timeout_s` seconds until none of `groups`' processes nor of `known` runs; what still runs."""
+    deadline = time.monotonic() + timeout_s
+    while (left := still_running(groups, known)) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    return left
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -124,6 +124,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command (state, ppid, pgrp, ...; start time at index 19, in clock
+    ticks since boot); None when the process is gone or a zombie (it has exited, only its status is left)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields
+
+
+def identity(pid: int) -> tuple[int, str] | None:
+    """`pid` with its start time (a pid the kernel reuses gets another one); None when it is not running."""
+    fields = _stat(pid)
+    return None if fields is None else (pid, fields[19])
+
+
+def still_running(groups: set[int], known: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The running processes of the process groups `groups`, and those of `known` (identities) that still run."""
+    found = {key for key in map(identity, (pid for pid, _ in known)) if key in known}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[2]) in groups:
+            found.add((int(entry.name), fields[19]))
+    return found
+
+
 @contextmanager
 def interrupts_raise() -> Iterator[None]:
     """Inside, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so `finally` blocks stop the children and

@@ -322,6 +322,8 @@ def load_config(
 ) -> Config:
     """Build and validate the configuration. Raises ConfigError naming the offending field."""
     project = Path(project_dir).resolve() if project_dir else find_project_dir()
+    if not project.is_dir():  # a mistyped --project, or a deployment's `project_dir` left a template
+        raise ConfigError(f"the project folder {project} does not exist")
     params_file = project / "params.yaml"
     params: dict[str, Any] = {}
     if params_file.is_file():

@@ -140,13 +140,15 @@ def services(cfg: Config, layout: Layout, ports: Ports, code_dir: Path) -> list[
 
 
 def worker_env(cfg: Config, layout: Layout, ports: Ports, code_dir: Path) -> dict[str, str]:
-    """What the worker, and so every flow run it starts, sees: the Prefect and MLflow servers, the project (the
-    deployments' pull step makes it the working directory, where the flows find params.yaml), its home, and the
-    code folder on PYTHONPATH (`flows/` and `tasks/` are top-level packages of the repository)."""
+    """What the worker, and so every flow run it starts, sees (and `prefect deploy`, which runs with it): the
+    Prefect and MLflow servers; the code folder as LLM2SLM_CODE_DIR (the deployments' pull step makes it the
+    working directory of a flow run, where their entrypoints `flows/...` resolve) and on PYTHONPATH (`flows/` and
+    `tasks/` are top-level packages of the repository); the project as LLM2SLM_PROJECT (`prefect deploy` writes
+    it into the deployments' `project_dir` parameter) and its home."""
     path = os.environ.get("PYTHONPATH")
     return {"PREFECT_HOME": str(layout.prefect_home), "PREFECT_API_URL": ports.prefect_api,
-            "MLFLOW_TRACKING_URI": ports.mlflow_url, "LLM2SLM_PROJECT": str(cfg.paths.project),
-            "LLM2SLM_HOME": str(cfg.paths.home),
+            "MLFLOW_TRACKING_URI": ports.mlflow_url, "LLM2SLM_CODE_DIR": str(code_dir),
+            "LLM2SLM_PROJECT": str(cfg.paths.project), "LLM2SLM_HOME": str(cfg.paths.home),
             "PYTHONPATH": os.pathsep.join([str(code_dir), *([path] if path else [])])}
 
 

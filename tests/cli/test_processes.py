@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from llm2slm.cli.common import INTERRUPTED
-from llm2slm.cli.processes import free_port, interrupts_raise, start, stop
+from llm2slm.cli.processes import free_port, identity, interrupts_raise, start, still_running, stop
 
 CLI = str(Path(sys.executable).with_name("llm2slm"))
 SERVER_START_S = 120  # seconds: a cold MLflow or Prefect server answers in 5-20 s on 2 busy cores
@@ -120,6 +120,29 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(reaper)
     assert 1 <= time.monotonic() - started < 10
     assert status == 128 + signal.SIGKILL  # bash ignored SIGTERM: the supervisor SIGKILLed it
     assert left_after(tree, 2) == []
+
+
+def test_still_running_sees_a_group_and_known_processes_until_they_are_gone():
+    """What `platform stop` waits on: the members of a process group, and processes it knew by pid and start
+    time (a pid the kernel hands to another process later is not the same process)."""
+    group = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; subprocess.Popen([sys.executable,"
+                              " '-c', 'import time; time.sleep(60)']); time.sleep(60)"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while len(ps_descendants(group.pid)) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (child,) = ps_descendants(group.pid)
+        members = still_running({group.pid}, set())
+        assert {pid for pid, _ in members} == {group.pid, child}
+        assert identity(child) in members and identity(child) == identity(child)
+        assert still_running(set(), {(child, "0")}) == set()  # another start time: another process
+    finally:
+        os.killpg(group.pid, signal.SIGKILL)
+        group.wait()
+    deadline = time.monotonic() + 10
+    while still_running({group.pid}, members) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the orphaned child is reaped by init
+    assert still_running({group.pid}, members) == set() and identity(group.pid) is None
 
 
 def test_sigterm_and_sighup_interrupt_like_ctrl_c_inside_interrupts_raise():

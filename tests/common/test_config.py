@@ -34,6 +34,12 @@ def test_unknown_keys_and_bad_yaml_are_errors(tmp_path):
         load_config(tmp_path)
 
 
+def test_a_project_folder_that_does_not_exist_is_an_error(tmp_path):
+    """A mistyped --project, or a deployment's `project_dir` that `prefect deploy` left a template."""
+    with pytest.raises(ConfigError, match=r"the project folder .*\{\{ \$LLM2SLM_PROJECT \}\} does not exist"):
+        load_config(tmp_path / "{{ $LLM2SLM_PROJECT }}")
+
+
 def test_splits_must_leave_training_data(tmp_path):
     (tmp_path / "params.yaml").write_text("split:\n  val_fraction: 0.45\n  test_fraction: 0.45\n")
     with pytest.raises(ConfigError, match="20%"):

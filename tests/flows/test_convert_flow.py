@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -24,11 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llm2slm.capture import open_store
 from llm2slm.common.artifacts import ARTIFACTS, Artifacts
 from llm2slm.common.config import load_config
 from llm2slm.lineage.resume import outputs_digest, stamp_path
-from tests.discovery.synthetic import trace
+from tests.projects import small_project
 
 # every task the conversion runs: a task taken out of the flow (or one added) fails the test
 DATA_TASKS = {"dvc-init": 1, "start-conversion": 1, "export": 1, "curate": 1, "track-curate": 1, "cluster": 1,
@@ -47,25 +45,9 @@ def harness():
         yield
 
 
-def make_project(folder, repo_root):
-    """A git project with this repository's dvc.yaml, a params.yaml cut to train fast, and the tiny trace stored."""
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
-    shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["finetune"].update({"num_workers": 1, "epochs": 1, "max_train_calls": 120, "checkpoint_every_steps": 0})
-    params["evaluate"].update({"max_test_calls": 20, "latency_calls": 3})
-    params["select"].update({"screen_calls": 10})
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    records, _ = trace({"triage": 150, "extract": 110, "tools": 80}, seed=1)
-    with open_store(load_config(folder)) as store:
-        store.append(records)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, repo_root):
-    return make_project(tmp_path_factory.mktemp("flowproj"), repo_root)
+    return small_project(tmp_path_factory.mktemp("flowproj"), repo_root)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +147,7 @@ def resumed(harness, run, tmp_path_factory, repo_root):
     again to the end: (the digests of the killed run's curate and cluster outputs, the rerun's output)."""
     from prefect.settings import PREFECT_API_URL
 
-    folder = make_project(tmp_path_factory.mktemp("resumeproj"), repo_root)
+    folder = small_project(tmp_path_factory.mktemp("resumeproj"), repo_root)
     cfg = load_config(folder)
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
                                                           "XDG_CACHE_HOME", "RAY_TMPDIR", "LLM2SLM_HOME")}

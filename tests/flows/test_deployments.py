@@ -31,3 +31,12 @@ def test_each_entrypoint_is_the_flow_and_its_cron_is_valid(deployments, name, fl
     assert CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"]).cron == schedule["cron"]
     with pytest.raises(ValueError):
         CronSchedule(cron="61 * * * *", timezone="UTC")
+
+
+def test_a_run_starts_in_the_code_folder_on_the_project_given_at_registration(repo_root):
+    """The code folder ($LLM2SLM_CODE_DIR, read on the worker at run time) and the project ($LLM2SLM_PROJECT, read by
+    `prefect deploy`) may differ: the entrypoints resolve in the one, the flows read params.yaml from the other."""
+    spec = yaml.safe_load((repo_root / "infra" / "prefect.yaml").read_text())
+    (step,) = spec["pull"]
+    assert step == {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $LLM2SLM_CODE_DIR }}"}}
+    assert [d["parameters"] for d in spec["deployments"]] == [{"project_dir": "{{ $LLM2SLM_PROJECT }}"}] * 2

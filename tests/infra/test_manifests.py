@@ -184,7 +184,8 @@ def test_compose_names_every_service_and_builds_the_project_image_from_the_repo_
     assert "/healthz" in " ".join(services["gateway"]["healthcheck"]["test"])
     assert services["ray-worker"]["command"].split()[:3] == ["ray", "start", "--address=ray-head:6379"]
     worker_env = services["prefect-worker"]["environment"]
-    assert {"PREFECT_API_URL", "MLFLOW_TRACKING_URI", "RAY_ADDRESS", "LLM2SLM_PROJECT"} <= set(worker_env)
+    assert {"PREFECT_API_URL", "MLFLOW_TRACKING_URI", "RAY_ADDRESS", "LLM2SLM_PROJECT", "LLM2SLM_CODE_DIR"} \
+        <= set(worker_env)
 
 
 def test_compose_secrets_come_from_the_env_file_only() -> None:
