@@ -9,8 +9,8 @@ worker started the run and when it ended); `llm2slm platform stop` timed; then t
 `llm2slm convert`, on a second copy of the project. The difference between the two conversions is the fixed cost a
 deployment run adds: the worker's polling, a new process that imports the flow, the HTTP round trips to the servers.
 
-Ray across nodes: when `benchmarks/platform_ray.py` exists, its `ray_rows()` adds its rows (each a tuple of three
-strings: run, wall time, note) as a second table.
+Ray across nodes: when `benchmarks/platform_ray.py` exists, its `ray_rows()` adds its rows (the columns of its `HEADER`)
+as a second table.
 
 Writes docs/benchmarks.md (section "platform").
 """
@@ -133,13 +133,16 @@ def ray_section() -> str:
     """The Ray rows' table, when benchmarks/platform_ray.py exists; else nothing."""
     if importlib.util.find_spec("benchmarks.platform_ray") is None:
         return ""
-    from benchmarks.platform_ray import ray_rows
+    from benchmarks.platform_ray import HEADER, ray_rows
 
-    return "\n\nRay: a fine-tune on a two-node cluster against the in-process default.\n\n" + _table(ray_rows())
+    return ("\n\nRay: the same small fine-tune (2 workers) on a two-node `ray start` cluster against the in-process "
+            "default (columns: `benchmarks/platform_ray.py`).\n\n" + _table(ray_rows(), HEADER))
 
 
-def _table(rows: list[Row]) -> str:
-    lines = ["| run | wall time | note |", "|---|---:|---|", *("| " + " | ".join(row) + " |" for row in rows)]
+def _table(rows: list[Row], header: list[str] | None = None) -> str:
+    header = header or ["run", "wall time", "note"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+             *("| " + " | ".join(row) + " |" for row in rows)]
     return "\n".join(lines)
 
 
