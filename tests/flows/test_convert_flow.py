@@ -148,9 +148,8 @@ def resumed(harness, run, tmp_path_factory, repo_root):
     from prefect.settings import PREFECT_API_URL
 
     folder = small_project(tmp_path_factory.mktemp("resumeproj"), repo_root)
-    cfg = load_config(folder)
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
-                                                          "XDG_CACHE_HOME", "RAY_TMPDIR", "LLM2SLM_HOME")}
+    cfg = _own_config(folder)
+    env = {k: v for k, v in os.environ.items() if k not in LEAKED}
     env["PREFECT_API_URL"] = PREFECT_API_URL.value()  # the harness's server, so the test reads the task runs
     cmd = [str(Path(sys.executable).with_name("llm2slm")), "convert", "--project", str(folder)]
     with (folder / "killed.log").open("w") as log:
@@ -166,6 +165,19 @@ def resumed(harness, run, tmp_path_factory, repo_root):
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     (folder / "rerun.log").write_text(rerun.stdout + rerun.stderr)
     return folder, before, rerun.stdout + rerun.stderr
+
+
+LEAKED = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "XDG_CACHE_HOME", "RAY_TMPDIR", "LLM2SLM_HOME")
+
+
+def _own_config(folder):
+    """The project's configuration as its CLI run sees it: an earlier in-process flow of the suite may have left
+    its MLflow store (or a home) in this process's environment, where it would win."""
+    saved = {key: os.environ.pop(key) for key in LEAKED if key in os.environ}
+    try:
+        return load_config(folder)
+    finally:
+        os.environ.update(saved)
 
 
 def _without_agents(cfg) -> list[dict]:
@@ -186,7 +198,7 @@ def _flow_runs_of(name: str) -> list:
 
 def test_a_run_killed_after_clustering_resumes_without_curating_or_clustering_again(resumed, run):
     folder, before, output = resumed
-    cfg = load_config(folder)
+    cfg = _own_config(folder)
     assert before["curate"] is not None and before["cluster"] is not None
     assert {stage: outputs_digest(cfg, stage) for stage in before} == before  # not rewritten by the rerun
     for stage in ("curate", "cluster"):
@@ -204,7 +216,7 @@ def test_the_resumed_run_is_tracked_as_reusing_and_ends_with_the_uninterrupted_r
     from mlflow import MlflowClient
 
     folder, _, output = resumed
-    cfg = load_config(folder)
+    cfg = _own_config(folder)
     summary = json.loads(Artifacts(cfg.paths).last_summary.read_text())
     reference = run[0].result()
     assert summary["reused"][:2] == ["curate", "cluster"]
@@ -213,9 +225,9 @@ def test_the_resumed_run_is_tracked_as_reusing_and_ends_with_the_uninterrupted_r
     # the agent pseudonyms in the curated snapshot are keyed by each home's own key: compared without them
     assert {k: v for k, v in summary["data_hashes"].items() if k != "curated"} == \
         {k: v for k, v in reference.data_hashes.items() if k != "curated"} and len(reference.data_hashes) == 3
-    assert _without_agents(cfg) == _without_agents(load_config(project))
+    assert _without_agents(cfg) == _without_agents(_own_config(project))
     for stage in ("cluster", "split"):
-        assert outputs_digest(cfg, stage) == outputs_digest(load_config(project), stage)
+        assert outputs_digest(cfg, stage) == outputs_digest(_own_config(project), stage)
     trained = sorted(o["task_id"] for o in summary["outcomes"] if o["version"])
     assert trained == sorted(o.task_id for o in reference.outcomes if o.version)
     client = MlflowClient(cfg.mlflow_tracking_uri)
