@@ -18,7 +18,7 @@ fresh Python process, so both pay the same imports.
 
     .venv/bin/python benchmarks/platform_ray.py [--rows 160] [--epochs 2]
 
-prints the table (benchmarks/platform.py puts these rows into docs/benchmarks.md).
+prints the table (benchmarks/platform_path.py puts these rows into docs/benchmarks.md).
 """
 
 from __future__ import annotations

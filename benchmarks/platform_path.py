@@ -1,6 +1,6 @@
 """The fixed cost of the platform path, against the in-process default.
 
-    .venv/bin/python benchmarks/platform.py
+    .venv/bin/python benchmarks/platform_path.py
 
 Deployment runs (this file): on the platform test's small project (tests/projects.py: 340 synthetic calls of three
 tasks, params trimmed to train in seconds), `llm2slm platform start` timed; the `convert/convert-weekly` deployment
@@ -12,7 +12,8 @@ deployment run adds: the worker's polling, a new process that imports the flow, 
 Ray across nodes: when `benchmarks/platform_ray.py` exists, its `ray_rows()` adds its rows (the columns of its `HEADER`)
 as a second table.
 
-Writes docs/benchmarks.md (section "platform").
+Writes docs/benchmarks.md (section "platform"). The file is not named platform.py: in benchmarks/ that name would
+hide the standard library's `platform` module from every other script there.
 """
 
 from __future__ import annotations
@@ -20,10 +21,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# run as a script, this file's folder comes first on sys.path, where its name hides the standard library's platform
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-REPO = HERE.parent
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import importlib.util  # noqa: E402
@@ -153,7 +151,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     machine = (f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {host.machine()}, "
                "no GPU")
-    body = (f"`benchmarks/platform.py` on {machine}; load average (1 min) {load_before:.2f} before, {load:.2f} "
+    body = (f"`benchmarks/platform_path.py` on {machine}; load average (1 min) {load_before:.2f} before, {load:.2f} "
             f"after ({load_note(max(load_before, load))}). Deployment runs: the platform test's small project "
             "(340 synthetic calls, three tasks, two trained with params trimmed to train in seconds), once through "
             "the one-machine platform's convert deployment and once with the CLI in process; wall-clock times.\n\n"
