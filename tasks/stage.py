@@ -24,14 +24,15 @@ R = TypeVar("R")
 
 
 class StageInputs(CachePolicy):
-    """A cache key for one data stage: `stage_key` of the task's `cfg` argument."""
+    """The cache key of one data stage's run: its `stage_key`, computed once by `run_stage` (the key the stamp
+    records is then the key the result is cached under)."""
 
-    def __init__(self, stage: str) -> None:
-        self.stage = stage
+    def __init__(self, stage: str, key: str) -> None:
+        self.stage, self.key = stage, key
 
     def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any],
                     **kwargs: Any) -> str | None:
-        return f"llm2slm-{self.stage}-{stage_key(inputs['cfg'], self.stage)}"
+        return f"llm2slm-{self.stage}-{self.key}"
 
 
 def run_stage(stage_task: Task[..., R], cfg: Config, stage: str) -> tuple[R, bool]:
@@ -42,7 +43,7 @@ def run_stage(stage_task: Task[..., R], cfg: Config, stage: str) -> tuple[R, boo
         log.info("%s: runs (%s)", stage, reason)
     results = Artifacts(cfg.paths).stage_results
     results.mkdir(parents=True, exist_ok=True)
-    cached_task = stage_task.with_options(cache_policy=StageInputs(stage), persist_result=True,
+    cached_task = stage_task.with_options(cache_policy=StageInputs(stage, key), persist_result=True,
                                           result_storage=results, refresh_cache=reason is not None)
     state = cached_task(cfg, return_state=True)
     result = state.result()  # raises the stage's own error when it failed

@@ -16,21 +16,24 @@ from tests.discovery.synthetic import trace
 COUNTS = {"triage": 150, "extract": 110, "tools": 80}  # calls per kind: two trained tasks, one kept on the LLM
 
 
-def small_project(folder: Path, repo_root: Path, counts: dict[str, int] | None = None,
-                  any_gate: bool = False) -> Path:
-    """`folder` made a project of `counts` synthetic calls (COUNTS by default). `any_gate`: a promotion policy
-    that every trained specialist passes, so each becomes its task's champion."""
+def small_project(folder: Path, repo_root: Path, counts: dict[str, int] | None = None, any_gate: bool = False,
+                  records: list | None = None, train_calls: int = 120, test_calls: int = 20) -> Path:
+    """`folder` made a project of `counts` synthetic calls (COUNTS by default), or of `records` when given.
+    `any_gate`: a promotion policy that every trained specialist passes, so each becomes its task's champion.
+    train_calls, test_calls: calls per task fine-tuned on and evaluated on."""
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
     shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
     shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
     params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["finetune"].update({"num_workers": 1, "epochs": 1, "max_train_calls": 120, "checkpoint_every_steps": 0})
-    params["evaluate"].update({"max_test_calls": 20, "latency_calls": 3})
+    params["finetune"].update({"num_workers": 1, "epochs": 1, "max_train_calls": train_calls,
+                               "checkpoint_every_steps": 0})
+    params["evaluate"].update({"max_test_calls": test_calls, "latency_calls": 3})
     params["select"].update({"screen_calls": 10})
     if any_gate:
         params["registry"]["policy"] = str(_any_gate(folder, repo_root))
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    records, _ = trace(counts or COUNTS, seed=1)
+    if records is None:
+        records, _ = trace(counts or COUNTS, seed=1)
     with open_store(load_config(folder)) as store:
         store.append(records)
     return folder

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from collections import Counter
 
 import pytest
-import yaml
 
 from llm2slm.capture import open_store
 from llm2slm.common.artifacts import Artifacts
 from llm2slm.common.config import load_config
 from llm2slm.discovery.catalogue import read_assignments
 from llm2slm.sample.scenario import retrain_scenario
+from tests.projects import small_project
 
 pytestmark = pytest.mark.slow
 
@@ -55,26 +53,9 @@ def own_environment():
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, repo_root, scenario, own_environment):
-    folder = tmp_path_factory.mktemp("retrainproj")
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    shutil.copy(repo_root / "dvc.yaml", folder / "dvc.yaml")
-    shutil.copy(repo_root / ".gitignore", folder / ".gitignore")
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    params["finetune"].update({"num_workers": 1, "epochs": 1, "max_train_calls": 150, "checkpoint_every_steps": 0})
-    params["evaluate"].update({"max_test_calls": 40, "latency_calls": 3})
-    params["select"].update({"screen_calls": 10})
-    policy = yaml.safe_load((repo_root / "mlflow" / "promotion_policy.yaml").read_text())
-    for rule in policy["metrics"].values():  # a gate every specialist passes: champions exist to be left alone
-        rule.update({"threshold": 0.0, **({"non_majority_threshold": 0.0} if "non_majority_threshold" in rule
-                                           else {})})
-        rule["minimums"] = {name: 0.0 for name in rule.get("minimums", {})}
-    policy["latency_p95_ms"] = 100000
-    (folder / "policy.yaml").write_text(yaml.safe_dump(policy))
-    params["registry"]["policy"] = str(folder / "policy.yaml")
-    (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    with open_store(load_config(folder)) as store:
-        store.append(scenario.first)
-    return folder
+    # a gate every specialist passes: champions exist to be left alone
+    return small_project(tmp_path_factory.mktemp("retrainproj"), repo_root, any_gate=True, records=scenario.first,
+                         train_calls=150, test_calls=40)
 
 
 def _run(flow, project):
