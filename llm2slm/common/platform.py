@@ -3,8 +3,8 @@ records it. Pure parts only: the commands, their environments, the URLs and the 
 (`llm2slm.cli.platform`) starts and stops the processes.
 
 Everything the platform writes lies under `<home>/platform/`: the Prefect server's PREFECT_HOME (its SQLite
-database), the MLflow server's SQLite database and served artifacts, one log file per process, and
-`platform.json`, the record of what runs (process ids, which lead their own process groups, and URLs).
+database and its copy of the UI), the MLflow server's SQLite database and served artifacts, one log file per
+process, and `platform.json`, the record of what runs (process ids, which lead their own process groups, and URLs).
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ class Layout:
     @property
     def prefect_home(self) -> Path:
         return self.root / "prefect"
+
+    @property
+    def prefect_ui(self) -> Path:
+        """Where the Prefect server writes its copy of the UI (by default it writes into site-packages)."""
+        return self.root / "prefect" / "ui"
 
     @property
     def mlflow_db(self) -> Path:
@@ -123,7 +128,8 @@ def services(cfg: Config, layout: Layout, ports: Ports, code_dir: Path) -> list[
     prefect_env = {"PREFECT_HOME": str(layout.prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     prefect = Service("prefect-server", [_bin("prefect"), "server", "start", "--host", HOST, "--port",
                                          str(ports.prefect)],
-                      {**prefect_env, "PREFECT_API_URL": ports.prefect_api}, ports.prefect_url,
+                      {**prefect_env, "PREFECT_API_URL": ports.prefect_api,
+                       "PREFECT_UI_STATIC_DIRECTORY": str(layout.prefect_ui)}, ports.prefect_url,
                       f"{ports.prefect_api}/health")
     mlflow = Service("mlflow-server", [_bin("mlflow"), "server", "--host", HOST, "--port", str(ports.mlflow),
                                        "--workers", str(MLFLOW_WORKERS), "--backend-store-uri",

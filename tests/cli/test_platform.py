@@ -164,6 +164,7 @@ def test_the_deployed_run_kept_to_the_project_and_the_platform(platform, summary
     assert any((cfg.paths.home / "ray").glob("session_*"))  # Ray's temporary folder, as the CLI sets it
     assert not (cfg.paths.home / "mlflow" / "mlflow.db").exists()  # tracked on the server, not in a local store
     assert list(platform["home"].iterdir()) == []  # nothing in the user's home folder
+    assert (platform["layout"].prefect_ui / "v1" / "index.html").is_file()  # the UI's copy, not in site-packages
     assert _untracked(platform["code"]) - platform["code_untracked"] == set()  # nor in the code folder
 
 
