@@ -99,14 +99,21 @@ class Assigner:
         passed = [t for t in range(len(self.task_ids)) if self.gated[t] and gates[t]]
         return self.task_ids[passed[0]] if len(passed) == 1 and self.exclusive[passed[0]] else None
 
-    def assign_embeddings(self, embeddings: np.ndarray, records: list[CallRecord]) -> list[tuple[str, float]]:
-        """(task id or "none", confidence) for calls whose embeddings are given (rows in the records' order)."""
+    def assign_embeddings(self, embeddings: np.ndarray, records: list[CallRecord],
+                          by_structure: bool = False) -> list[tuple[str, float]]:
+        """(task id or "none", confidence) for calls whose embeddings are given (rows in the records' order). With
+        `by_structure`, a call that structure alone places goes there with confidence 1, as `assign` and the
+        router place it; the others are placed by content."""
         if len(embeddings) != len(records):
             raise ValueError(f"{len(embeddings)} embeddings for {len(records)} calls")
         if not self.task_ids or len(records) == 0:
             return [(OUTLIER, 1.0) for _ in records]
         similarity = np.asarray(embeddings, dtype=np.float64) @ self.centroids.T
-        return [self._place(similarity[row], record) for row, record in enumerate(records)]
+        placed = []
+        for row, record in enumerate(records):
+            task = self.by_structure(record) if by_structure else None
+            placed.append((task, 1.0) if task is not None else self._place(similarity[row], record))
+        return placed
 
     def _place(self, similarity: np.ndarray, record: CallRecord) -> tuple[str, float]:
         gates = self.gates(record)

@@ -5,7 +5,8 @@ new calls in a task or `none`, checks that the request alone tells the tasks apa
 builds the catalogue; `tasks/cluster.py` writes the result.
 
 Routing-safe: a router sees the request, never the answer. The fitted assigner places every discovered call from
-its request; when at least `CONFUSION_SHARE` of one task's calls land in another, what separates the two is in
+its request as the router does (by structure when one task's exclusive gate alone admits it, by content
+otherwise); when at least `CONFUSION_SHARE` of one task's calls land in another, what separates the two is in
 their answers only (one instruction answered with two schemas, say). Both are marked `routing_safe: false` with
 each other in `confused_with`, the report says so, and selection keeps them on the LLM rather than guess.
 """
@@ -73,7 +74,7 @@ def discover_and_fit(records: list[CallRecord], cfg: ClusterConfig, options: Opt
     ordered = [by_id[i] for i in found.ids]
     assigner = fit_assigner(found.embeddings, ordered, found.task_ids, cfg.embedding_model, cfg.max_chars,
                             cfg.assign_coverage, cfg.structure_threshold, found.templates)
-    placed = [task for task, _ in assigner.assign_embeddings(found.embeddings, ordered)]
+    placed = [task for task, _ in assigner.assign_embeddings(found.embeddings, ordered, by_structure=True)]
     tasks = mark_unroutable(found.tasks, routing_confusion(found.task_ids, placed))
     catalogue = Catalogue(tasks=tasks, n_calls=len(found.ids), n_outliers=found.n_outliers, params=found.params)
     result = DiscoveryResult(n_calls=len(found.ids), n_tasks=len(found.tasks), n_outliers=found.n_outliers,

@@ -168,3 +168,29 @@ def test_an_assigner_saved_without_tool_sets_still_loads_and_places(tmp_path):
     old = load_assigner(tmp_path / "old")
     assert old.tools == [] and old.gates(records[0]) == [True, True, False]  # both agents' gates: as before
     assert old.by_structure(records[0]) is None and assigner.by_structure(records[0]) == "task-00"
+
+
+def test_a_call_structure_places_is_not_claimed_by_a_loose_task_of_mixed_calls(tmp_path):
+    """The routing check places calls as the router does: a triage call whose words drifted towards a loose task
+    (two agents' calls, so no gate of its own) is still the triage task's when only the triage gate admits it."""
+    from llm2slm.discovery.run import routing_confusion
+
+    records, key = trace({"triage": 60, "extract": 20, "tools": 20}, seed=6)
+    rng = np.random.default_rng(2)
+    loose = [r for r in records if key[r.id] != "triage"]
+    spread = {r.id: np.eye(16)[1] * (1 - i / len(loose)) + np.eye(16)[2] * (i / len(loose))
+              for i, r in enumerate(loose)}  # the loose task's calls span a wide arc
+    embeddings = _unit(np.array([spread[r.id] + rng.normal(0, 0.02, 16) if r.id in spread
+                                 else np.eye(16)[0] + rng.normal(0, 0.05, 16) for r in records]))
+    task_ids = ["task-00" if key[r.id] == "triage" else "task-01" for r in records]
+    drifted = [i for i, r in enumerate(records) if key[r.id] == "triage"][:6]
+    for i in drifted:  # their content now sits closer to the loose task than to the triage calls
+        embeddings[i] = _unit((np.eye(16)[0] * 0.3 + np.eye(16)[1] + np.eye(16)[2])[None, :])[0]
+    assigner = fit_assigner(embeddings, records, task_ids, MODEL, 600, coverage=0.99)
+    assert assigner.gated == [True, False] and assigner.exclusive == [True, False]
+    by_content = [t for t, _ in assigner.assign_embeddings(embeddings, records)]
+    assert [by_content[i] for i in drifted] == ["task-01"] * 6
+    assert routing_confusion(task_ids, by_content) == {("task-00", "task-01"): 0.1}
+    placed = assigner.assign_embeddings(embeddings, records, by_structure=True)
+    assert [placed[i] for i in drifted] == [("task-00", 1.0)] * 6
+    assert routing_confusion(task_ids, [t for t, _ in placed]) == {}
