@@ -21,6 +21,7 @@ import pytest
 
 from llm2slm.cli.common import INTERRUPTED
 from llm2slm.cli.processes import free_port, identity, interrupts_raise, start, still_running, stop
+from llm2slm.common.config import load_config
 
 CLI = str(Path(sys.executable).with_name("llm2slm"))
 SERVER_START_S = 120  # seconds: a cold MLflow or Prefect server answers in 5-20 s on 2 busy cores
@@ -156,7 +157,8 @@ def test_sigterm_and_sighup_interrupt_like_ctrl_c_inside_interrupts_raise():
 
 def _project_env(project: Path) -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("PREFECT_HOME", "MLFLOW_TRACKING_URI", "PREFECT_API_URL"):  # the project's own stores
+    for key in ("PREFECT_HOME", "PREFECT_UI_STATIC_DIRECTORY", "MLFLOW_TRACKING_URI",
+                "PREFECT_API_URL"):  # the project's own stores
         env.pop(key, None)
     return env
 
@@ -175,6 +177,8 @@ def test_ui_stops_both_servers_and_their_workers_on_sigterm(tmp_path, reaper):
     reaper.extend(tree)
     commands = " | ".join(cmdline(p) for p in tree)
     assert "mlflow server" in commands and "prefect server start" in commands and "uvicorn" in commands
+    # the Prefect server's copy of its UI is in the project's Prefect home, not in the installed package
+    assert (load_config(tmp_path).paths.prefect_home / "ui" / "v1" / "index.html").is_file()
 
     ui.send_signal(signal.SIGTERM)
     output, _ = ui.communicate(timeout=60)
