@@ -228,6 +228,11 @@ class Paths(_Section):
         return self.home / "prefect"
 
     @property
+    def prefect_ui(self) -> Path:
+        """Where a Prefect server with its UI (`llm2slm ui`) copies the UI (by default it writes into site-packages)."""
+        return self.prefect_home / "ui"
+
+    @property
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
 

@@ -60,8 +60,7 @@ def prepare_environment(config: Config) -> dict[str, str]:
     values.update(
         {
             "PREFECT_HOME": str(config.paths.prefect_home),
-            # a Prefect server with its UI (`llm2slm ui`) copies the UI here; by default it writes into site-packages
-            "PREFECT_UI_STATIC_DIRECTORY": str(config.paths.prefect_home / "ui"),
+            "PREFECT_UI_STATIC_DIRECTORY": str(config.paths.prefect_ui),
             "MLFLOW_TRACKING_URI": config.mlflow_tracking_uri,
             "NUMBA_CACHE_DIR": str(home / "numba"),
             "MPLCONFIGDIR": str(home / "matplotlib"),

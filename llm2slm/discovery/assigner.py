@@ -95,7 +95,9 @@ class Assigner:
     def by_structure(self, record: CallRecord) -> str | None:
         """The task a call belongs to by structure alone (it passes one exclusive task's gate and no other
         gated task's), or None."""
-        gates = self.gates(record)
+        return self._structural(self.gates(record))
+
+    def _structural(self, gates: list[bool]) -> str | None:
         passed = [t for t in range(len(self.task_ids)) if self.gated[t] and gates[t]]
         return self.task_ids[passed[0]] if len(passed) == 1 and self.exclusive[passed[0]] else None
 
@@ -109,14 +111,13 @@ class Assigner:
         if not self.task_ids or len(records) == 0:
             return [(OUTLIER, 1.0) for _ in records]
         similarity = np.asarray(embeddings, dtype=np.float64) @ self.centroids.T
-        placed = []
-        for row, record in enumerate(records):
-            task = self.by_structure(record) if by_structure else None
-            placed.append((task, 1.0) if task is not None else self._place(similarity[row], record))
-        return placed
+        return [self._place(similarity[row], record, by_structure) for row, record in enumerate(records)]
 
-    def _place(self, similarity: np.ndarray, record: CallRecord) -> tuple[str, float]:
+    def _place(self, similarity: np.ndarray, record: CallRecord, by_structure: bool) -> tuple[str, float]:
         gates = self.gates(record)
+        decided = self._structural(gates) if by_structure else None
+        if decided is not None:
+            return decided, 1.0
         allowed = [t for t in range(len(self.task_ids)) if gates[t]]
         typical = {t: self.typicality(t, float(similarity[t])) for t in allowed}
         accepting = sorted((t for t in allowed if similarity[t] >= self.thresholds[t]),

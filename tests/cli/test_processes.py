@@ -178,7 +178,7 @@ def test_ui_stops_both_servers_and_their_workers_on_sigterm(tmp_path, reaper):
     commands = " | ".join(cmdline(p) for p in tree)
     assert "mlflow server" in commands and "prefect server start" in commands and "uvicorn" in commands
     # the Prefect server's copy of its UI is in the project's Prefect home, not in the installed package
-    assert (load_config(tmp_path).paths.prefect_home / "ui" / "v1" / "index.html").is_file()
+    assert (load_config(tmp_path).paths.prefect_ui / "v1" / "index.html").is_file()
 
     ui.send_signal(signal.SIGTERM)
     output, _ = ui.communicate(timeout=60)
